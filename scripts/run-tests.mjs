@@ -1,0 +1,36 @@
+#!/usr/bin/env node
+// Runs every test file under test/ with Node's test runner (Node 20 does not expand globs itself).
+// Usage: node scripts/run-tests.mjs [path-prefix ...]   e.g. `npm run test:unit -- test/core`
+import { spawn } from 'node:child_process';
+import { readdirSync, statSync } from 'node:fs';
+import { join, relative } from 'node:path';
+
+const root = new URL('..', import.meta.url).pathname;
+
+function collect(dir) {
+  const out = [];
+  for (const name of readdirSync(dir).sort()) {
+    const full = join(dir, name);
+    if (name === 'fixtures' || name === 'node_modules') continue;
+    if (statSync(full).isDirectory()) out.push(...collect(full));
+    else if (/\.test\.(ts|mjs|js)$/.test(name)) out.push(relative(root, full));
+  }
+  return out;
+}
+
+const prefixes = process.argv.slice(2);
+const files = collect(join(root, 'test')).filter(
+  (f) => prefixes.length === 0 || prefixes.some((p) => f.startsWith(p.replace(/^\.\//, ''))),
+);
+if (files.length === 0) {
+  console.error(`run-tests: no test files match ${prefixes.join(' ') || 'test/'}`);
+  process.exit(2);
+}
+const concurrency = process.env.MARSHAL_TEST_CONCURRENCY ?? '2';
+const child = spawn(
+  process.execPath,
+  ['--import', 'tsx', '--test', `--test-concurrency=${concurrency}`, '--test-reporter=spec', ...files],
+  { cwd: root, stdio: 'inherit' },
+);
+for (const sig of ['SIGINT', 'SIGTERM']) process.on(sig, () => child.kill(sig));
+child.on('exit', (code, signal) => process.exit(code ?? (signal ? 1 : 0)));

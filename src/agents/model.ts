@@ -1,0 +1,72 @@
+/**
+ * The chat-model port: the one seam between the agents subsystem and LLM providers. The
+ * OpenAI-compatible HTTP provider and the in-memory scripted model (marshal/testing) implement it.
+ */
+
+/** A tool call as the model requested it (OpenAI function-calling format). */
+export interface ToolCall {
+  id: string;
+  name: string;
+  /** Raw JSON text of the arguments, exactly as the model sent it (it may be invalid JSON). */
+  arguments: string;
+}
+
+export type ChatMessage =
+  | { role: 'system'; content: string }
+  | { role: 'user'; content: string }
+  | { role: 'assistant'; content: string | null; toolCalls?: ToolCall[] }
+  | { role: 'tool'; toolCallId: string; name: string; content: string };
+
+/** A tool offered to the model: name, description, JSON Schema of its parameters. */
+export interface ToolSpec {
+  name: string;
+  description: string;
+  parameters: Record<string, unknown>;
+}
+
+export interface Usage {
+  promptTokens: number;
+  completionTokens: number;
+  /** USD, when the endpoint reports it (OpenRouter puts `cost` in `usage`); null when unknown. */
+  costUsd: number | null;
+}
+
+export interface ChatRequest {
+  model: string;
+  messages: ChatMessage[];
+  tools?: ToolSpec[];
+  temperature?: number;
+  maxTokens?: number;
+  /** Ask for a JSON object matching this schema (response_format json_schema) where supported. */
+  responseSchema?: { name: string; schema: Record<string, unknown> };
+  /** Cancels the request for real (passed to fetch). */
+  signal?: AbortSignal;
+}
+
+export interface ChatResponse {
+  /** The assistant text; null when the model answered with tool calls only. */
+  content: string | null;
+  toolCalls: ToolCall[];
+  finishReason: string | null;
+  usage: Usage;
+  /** The model id the endpoint says it used. */
+  model?: string;
+}
+
+/** The port. Implementations must honour `signal` and throw a MarshalError with a stable code on failure. */
+export interface ChatModel {
+  /** Provider label for displays and traces, e.g. "openai-compatible http://127.0.0.1:8080/v1". */
+  readonly label: string;
+  chat(request: ChatRequest): Promise<ChatResponse>;
+}
+
+export const ZERO_USAGE: Usage = Object.freeze({ promptTokens: 0, completionTokens: 0, costUsd: null });
+
+/** Adds two usages; cost stays null only when both are null. */
+export function addUsage(a: Usage, b: Usage): Usage {
+  return {
+    promptTokens: a.promptTokens + b.promptTokens,
+    completionTokens: a.completionTokens + b.completionTokens,
+    costUsd: a.costUsd === null && b.costUsd === null ? null : (a.costUsd ?? 0) + (b.costUsd ?? 0),
+  };
+}
