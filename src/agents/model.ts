@@ -41,6 +41,17 @@ export interface ChatRequest {
   responseSchema?: { name: string; schema: Record<string, unknown> };
   /** Cancels the request for real (passed to fetch). */
   signal?: AbortSignal;
+  /** Called before each retry wait (429, 5xx, connection error), so callers can report it with their scope. */
+  onRetry?: (info: RetryInfo) => void;
+}
+
+/** One retry of a chat request, as providers report it. Never carries the API key. */
+export interface RetryInfo {
+  /** 0-based attempt that failed. */
+  attempt: number;
+  delayMs: number;
+  status?: number;
+  message: string;
 }
 
 export interface ChatResponse {

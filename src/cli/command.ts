@@ -66,9 +66,15 @@ export function parseCommandArgs(spec: CommandSpec, args: string[]): ParsedArgs 
   const options = { ...COMMON_OPTIONS, ...spec.options };
   const config: Record<string, { type: 'string' | 'boolean'; short?: string; multiple?: boolean }> = {};
   for (const [name, o] of Object.entries(options)) {
-    config[name] = { type: o.type, ...(o.short ? { short: o.short } : {}), ...(o.multiple ? { multiple: true } : {}) };
+    config[name] = {
+      type: o.type,
+      ...(o.short ? { short: o.short } : {}),
+      ...(o.multiple ? { multiple: true } : {}),
+    };
   }
-  let parsed: ReturnType<typeof parseArgs<{ options: typeof config; allowPositionals: true; tokens: true; strict: true }>>;
+  let parsed: ReturnType<
+    typeof parseArgs<{ options: typeof config; allowPositionals: true; tokens: true; strict: true }>
+  >;
   try {
     parsed = parseArgs({ args, options: config, allowPositionals: true, strict: true, tokens: true });
   } catch (err) {
@@ -131,7 +137,7 @@ function translateParseError(
     const opt = m?.[1] ?? 'option';
     const idx = args.findIndex((a) => a === opt || a.startsWith(`${opt}=`));
     const next = idx >= 0 ? args[idx + 1] : undefined;
-    if (next !== undefined && next.startsWith('-') && /argument is ambiguous/.test(message)) {
+    if (next?.startsWith('-') && /argument is ambiguous/.test(message)) {
       return new UsageError(
         `marshal ${spec.name}: value ${JSON.stringify(next)} for ${opt} looks like an option; write ${opt}=${next}`,
         { details: { option: opt, value: next } },
@@ -158,7 +164,9 @@ export function commandHelp(spec: CommandSpec): string {
   const width = Math.min(34, Math.max(...rows.map(([f]) => f.length)) + 2);
   lines.push('', 'Options:');
   for (const [flag, text] of rows) {
-    lines.push(flag.length + 2 > width ? `  ${flag}\n  ${' '.repeat(width)}${text}` : `  ${flag.padEnd(width)}${text}`);
+    lines.push(
+      flag.length + 2 > width ? `  ${flag}\n  ${' '.repeat(width)}${text}` : `  ${flag.padEnd(width)}${text}`,
+    );
   }
   if (spec.exitCodes && spec.exitCodes.length > 0) {
     lines.push('', 'Exit codes:');

@@ -23,7 +23,8 @@ export function useColor(io: Io, stream: 'stdout' | 'stderr'): boolean {
 
 /** Minimal ANSI styling that becomes identity when colour is off. */
 export function styler(enabled: boolean) {
-  const wrap = (open: number, close: number) => (s: string) => (enabled ? `\x1b[${open}m${s}\x1b[${close}m` : s);
+  const wrap = (open: number, close: number) => (s: string) =>
+    enabled ? `\x1b[${open}m${s}\x1b[${close}m` : s;
   return {
     bold: wrap(1, 22),
     dim: wrap(2, 22),

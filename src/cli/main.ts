@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { ExitCode, exitCodeFor, isAbortError, MarshalError, UsageError } from '../core/errors.ts';
 import { sanitizeForTerminal } from '../core/log-hygiene.ts';
 import { type CommandSpec, commandHelp, parseCommandArgs } from './command.ts';
-import { commands as registeredCommands } from './commands.ts';
+import { type CommandEntry, commands as registeredCommands } from './commands.ts';
 import type { Io } from './io.ts';
 import { closest } from './suggest.ts';
 
@@ -27,8 +27,8 @@ const EXIT_CODE_HELP: Array<[number, string]> = [
 export interface MainOptions {
   /** Aborted when the process receives SIGINT or SIGTERM. */
   signal?: AbortSignal;
-  /** Commands to dispatch (tests may pass their own). */
-  commands?: readonly CommandSpec[];
+  /** Commands to dispatch (tests may pass their own): specs, or entries that load their spec on demand. */
+  commands?: readonly (CommandSpec | CommandEntry)[];
 }
 
 /**
@@ -36,7 +36,7 @@ export interface MainOptions {
  * global process state: everything goes through `io`.
  */
 export async function main(argv: readonly string[], io: Io, options: MainOptions = {}): Promise<number> {
-  const commands = options.commands ?? registeredCommands;
+  const commands = (options.commands ?? registeredCommands).map(toEntry);
   const signal = options.signal ?? new AbortController().signal;
   const debug = argv.includes('--debug') || io.env.MARSHAL_DEBUG === '1';
   const args = [...argv];
@@ -49,7 +49,7 @@ export async function main(argv: readonly string[], io: Io, options: MainOptions
       io.stdout.write(`${VERSION}\n`);
       return ExitCode.ok;
     }
-    if (args[0] === 'help') return help(args.slice(1), commands, io);
+    if (args[0] === 'help') return await help(args.slice(1), commands, io);
     if (args[0]?.startsWith('-') && args[0] !== '--debug') {
       throw new UsageError(`unknown option ${args[0]} (try marshal --help)`, {
         code: 'E_UNKNOWN_OPTION',
@@ -57,7 +57,8 @@ export async function main(argv: readonly string[], io: Io, options: MainOptions
       });
     }
     const cmdArgs = args.filter((a, i) => !(a === '--debug' && i === 0));
-    const { spec, rest } = resolveCommand(cmdArgs, commands);
+    const { entry, rest } = resolveCommand(cmdArgs, commands);
+    const spec = await entry.load();
     const parsed = parseCommandArgs(spec, rest);
     if (parsed.values.help) {
       io.stdout.write(commandHelp(spec));
@@ -71,15 +72,20 @@ export async function main(argv: readonly string[], io: Io, options: MainOptions
   }
 }
 
-function help(args: string[], commands: readonly CommandSpec[], io: Io): number {
+/** A spec given directly becomes an entry that loads itself. */
+function toEntry(c: CommandSpec | CommandEntry): CommandEntry {
+  return 'load' in c ? c : { name: c.name, summary: c.summary, load: async () => c };
+}
+
+async function help(args: string[], commands: readonly CommandEntry[], io: Io): Promise<number> {
   if (args.length === 0) {
     io.stdout.write(globalHelp(commands));
     return ExitCode.ok;
   }
   const name = args.join(' ');
-  const spec = commands.find((c) => c.name === name);
-  if (spec) {
-    io.stdout.write(commandHelp(spec));
+  const entry = commands.find((c) => c.name === name);
+  if (entry) {
+    io.stdout.write(commandHelp(await entry.load()));
     return ExitCode.ok;
   }
   const group = commands.filter((c) => c.name.startsWith(`${name} `));
@@ -90,15 +96,18 @@ function help(args: string[], commands: readonly CommandSpec[], io: Io): number 
   throw unknownCommand(name, commands);
 }
 
-function resolveCommand(args: string[], commands: readonly CommandSpec[]): { spec: CommandSpec; rest: string[] } {
+function resolveCommand(
+  args: string[],
+  commands: readonly CommandEntry[],
+): { entry: CommandEntry; rest: string[] } {
   const first = args[0] ?? '';
   const second = args[1];
   if (second !== undefined && !second.startsWith('-')) {
     const sub = commands.find((c) => c.name === `${first} ${second}`);
-    if (sub) return { spec: sub, rest: args.slice(2) };
+    if (sub) return { entry: sub, rest: args.slice(2) };
   }
   const direct = commands.find((c) => c.name === first);
-  if (direct) return { spec: direct, rest: args.slice(1) };
+  if (direct) return { entry: direct, rest: args.slice(1) };
   const group = commands.filter((c) => c.name.startsWith(`${first} `));
   if (group.length > 0) {
     if (second === undefined || second === '--help' || second === '-h') {
@@ -119,7 +128,7 @@ class GroupHelp extends Error {
   }
 }
 
-function unknownCommand(name: string, commands: readonly CommandSpec[]): UsageError {
+function unknownCommand(name: string, commands: readonly CommandEntry[]): UsageError {
   const names = topLevelNames(commands).concat(commands.map((c) => c.name));
   const guess = closest(name, [...new Set(names)]);
   return new UsageError(
@@ -128,11 +137,11 @@ function unknownCommand(name: string, commands: readonly CommandSpec[]): UsageEr
   );
 }
 
-function topLevelNames(commands: readonly CommandSpec[]): string[] {
+function topLevelNames(commands: readonly CommandEntry[]): string[] {
   return [...new Set(commands.map((c) => c.name.split(' ')[0]!))];
 }
 
-function globalHelp(commands: readonly CommandSpec[]): string {
+function globalHelp(commands: readonly CommandEntry[]): string {
   const lines = [
     `marshal ${VERSION}: coordinate workers (agents, a server supervisor, distributed training)`,
     '',
@@ -158,7 +167,7 @@ function globalHelp(commands: readonly CommandSpec[]): string {
   return `${lines.join('\n')}\n`;
 }
 
-function groupHelp(group: string, commands: readonly CommandSpec[]): string {
+function groupHelp(group: string, commands: readonly CommandEntry[]): string {
   const width = Math.max(...commands.map((c) => c.name.length)) + 2;
   const lines = [`Usage: marshal ${group} <command> [options]`, '', 'Commands:'];
   for (const c of commands) lines.push(`  ${c.name.padEnd(width)}${c.summary}`);

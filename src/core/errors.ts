@@ -137,7 +137,9 @@ export function describeValue(value: unknown): string {
 /** True when `err` is an abort (ours or the platform's). */
 export function isAbortError(err: unknown): boolean {
   if (err instanceof AbortedError) return true;
-  return err instanceof Error && (err.name === 'AbortError' || (err as { code?: unknown }).code === 'ABORT_ERR');
+  return (
+    err instanceof Error && (err.name === 'AbortError' || (err as { code?: unknown }).code === 'ABORT_ERR')
+  );
 }
 
 /** Maps any thrown value to a CLI exit code. */

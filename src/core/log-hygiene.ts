@@ -3,8 +3,9 @@
  * terminal, and secrets are redacted.
  */
 
-// C0 controls except TAB, DEL, C1 controls, and the Unicode line/paragraph separators.
-const CONTROL = /[\u0000-\u0008\u000a-\u001f\u007f-\u009f\u2028\u2029]/g;
+// C0 controls except TAB, DEL, C1 controls, the Unicode line/paragraph separators, and the
+// bidirectional overrides/isolates that can make a log line display differently from its bytes.
+const CONTROL = /[\u0000-\u0008\u000a-\u001f\u007f-\u009f\u200e\u200f\u2028-\u202e\u2066-\u2069]/g;
 
 function escapeChar(ch: string): string {
   switch (ch) {
@@ -43,7 +44,8 @@ const SECRET_PATTERNS: RegExp[] = [
   /\bxox[abpr]-[A-Za-z0-9-]{10,}\b/g,
   /\bAKIA[0-9A-Z]{16}\b/g,
   /\b(Bearer|Basic)\s+[A-Za-z0-9._~+/=-]{8,}/gi,
-  /\b((?:api[_-]?key|token|secret|password|passwd|authorization)\s*["']?\s*[:=]\s*["']?)([^\s"',;&]{4,})/gi,
+  // The value may not be a scheme word: `Authorization: Bearer x` keeps "Bearer" (its token is redacted above).
+  /\b((?:api[_-]?key|token|secret|password|passwd|authorization)\s*["']?\s*[:=]\s*["']?)((?!(?:bearer|basic)\s)[^\s"',;&]{4,})/gi,
 ];
 
 /**
@@ -56,7 +58,7 @@ export function redactSecrets(text: string, known: readonly string[] = []): stri
     if (value && value.length >= 4) out = out.split(value).join('[REDACTED]');
   }
   for (const re of SECRET_PATTERNS) {
-    out = out.replace(re, (match: string, p1?: string, p2?: string) => {
+    out = out.replace(re, (_match: string, p1?: string, p2?: string) => {
       if (p2 !== undefined && p1 !== undefined && /[:=]/.test(p1)) return `${p1}[REDACTED]`;
       if (p1 !== undefined && /^(bearer|basic)$/i.test(p1)) return `${p1} [REDACTED]`;
       return '[REDACTED]';
@@ -65,17 +67,48 @@ export function redactSecrets(text: string, known: readonly string[] = []): stri
   return out;
 }
 
-/** Sanitises and redacts every string inside a JSON-like value (keys included), for structured logs. */
+// Key names (lower-cased, without `_` and `-`) whose string values are always secrets.
+const SECRET_KEY_SUFFIXES = ['apikey', 'authorization', 'password', 'passwd', 'secret', 'token', 'cookie'];
+
+function isSecretKey(key: string): boolean {
+  const k = key.toLowerCase().replace(/[_-]/g, '');
+  return SECRET_KEY_SUFFIXES.some((suffix) => k.endsWith(suffix));
+}
+
+/**
+ * Sanitises and redacts every string inside a JSON-like value (keys included), for structured logs.
+ * String values under secret-looking keys (`apiKey`, `authorization`, `refresh_token`, ...) become
+ * `[REDACTED]`. The result is always JSON-serialisable: Errors become `{name, message, code?}`,
+ * Dates ISO strings, bigints strings, cycles `[Circular]`, nesting past 32 levels `[Truncated]`.
+ */
 export function scrubValue(value: unknown, known: readonly string[] = [], depth = 0): unknown {
+  return scrub(value, known, depth, new WeakSet());
+}
+
+function scrub(value: unknown, known: readonly string[], depth: number, seen: WeakSet<object>): unknown {
   if (typeof value === 'string') return sanitizeForLog(redactSecrets(value, known));
-  if (depth > 32 || value === null || typeof value !== 'object') return value;
-  if (Array.isArray(value)) return value.map((v) => scrubValue(v, known, depth + 1));
-  const out: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(value)) {
-    const key = sanitizeForLog(k);
-    out[key] = /^(api[_-]?key|authorization|password|secret|token)$/i.test(k) && typeof v === 'string'
-      ? '[REDACTED]'
-      : scrubValue(v, known, depth + 1);
+  if (typeof value === 'bigint') return value.toString();
+  if (typeof value === 'function' || typeof value === 'symbol') return undefined;
+  if (value === null || typeof value !== 'object') return value;
+  if (depth > 32) return '[Truncated]';
+  if (seen.has(value)) return '[Circular]';
+  seen.add(value);
+  try {
+    if (value instanceof Date) return Number.isNaN(value.getTime()) ? null : value.toISOString();
+    if (value instanceof Error) {
+      const code = (value as NodeJS.ErrnoException).code;
+      const plain = { name: value.name, message: value.message, ...(code !== undefined && { code }) };
+      return scrub(plain, known, depth + 1, seen);
+    }
+    if (Array.isArray(value)) return value.map((v) => scrub(v, known, depth + 1, seen));
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(value)) {
+      out[sanitizeForLog(k)] =
+        isSecretKey(k) && typeof v === 'string' ? '[REDACTED]' : scrub(v, known, depth + 1, seen);
+    }
+    return out;
+  } finally {
+    // Only ancestors count as a cycle: the same object twice side by side is fine.
+    seen.delete(value);
   }
-  return out;
 }

@@ -1,0 +1,205 @@
+/**
+ * Robust aggregation speed: every rule of src/training/aggregate timed on n vectors of dimension d
+ * (Float32Array inputs, float64 arithmetic), side by side in one run with bench/numpy_aggregate.py
+ * (Debian python3-numpy under /usr/bin/python3) on the same data, written once to a temp file
+ * that NumPy loads with numpy.fromfile. Prints both times, the ratio marshal / NumPy (goal <= 1)
+ * and whether the two results agree.
+ *
+ * Data: honest inputs uniform in [-1, 1), f of them replaced by outliers around +5 (so Krum and
+ * the clipping rules see a realistic split); f = floor((n - 3) / 4), which every rule accepts.
+ * Float32 inputs keep n = 32, d = 10^7 at 1.28 GB per copy (Float64 would be 2.56 GB).
+ *
+ * Run: npm run bench -- aggregate
+ *   or node --import tsx bench/aggregate.bench.ts [--rules krum,median] [--n 8,32] [--d 1e5,1e6,1e7]
+ * Environment equivalents: MARSHAL_BENCH_RULES, MARSHAL_BENCH_N, MARSHAL_BENCH_D.
+ * Default: all rules, n in {8, 32}, d in {1e5, 1e6, 1e7}: 4 to 6 minutes on 2 shared cores, peak
+ * memory about 4 GB (two 1.28 GB copies of the n = 32, d = 1e7 data plus NumPy temporaries).
+ */
+import { spawnSync } from 'node:child_process';
+import { closeSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { AGGREGATION_RULES, type AggregationRule, aggregate } from '../src/training/aggregate/index.ts';
+
+const PYTHON = '/usr/bin/python3';
+const SCRIPT = fileURLToPath(new URL('./numpy_aggregate.py', import.meta.url));
+
+function arg(name: string, env: string): string | undefined {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 ? process.argv[i + 1] : process.env[env];
+}
+const list = (text: string | undefined, fallback: string[]) =>
+  text ? text.split(',').map((s) => s.trim()) : fallback;
+
+const rules = list(arg('rules', 'MARSHAL_BENCH_RULES'), [...AGGREGATION_RULES]) as AggregationRule[];
+const ns = list(arg('n', 'MARSHAL_BENCH_N'), ['8', '32']).map(Number);
+const ds = list(arg('d', 'MARSHAL_BENCH_D'), ['1e5', '1e6', '1e7']).map(Number);
+for (const r of rules)
+  if (!(AGGREGATION_RULES as readonly string[]).includes(r)) throw new Error(`unknown rule ${r}`);
+
+/** xorshift32: reproducible data without a dependency. */
+function fill(data: Float32Array, n: number, d: number, f: number): void {
+  let s = 0x9e3779b9;
+  for (let i = 0; i < n; i++) {
+    const offset = i < f ? 5 : 0;
+    const row = data.subarray(i * d, (i + 1) * d);
+    for (let k = 0; k < d; k++) {
+      s ^= s << 13;
+      s ^= s >>> 17;
+      s ^= s << 5;
+      row[k] = offset + (s >>> 0) / 2 ** 31 - 1;
+    }
+  }
+}
+
+function writeBinary(path: string, data: Float32Array): void {
+  const fd = openSync(path, 'w');
+  try {
+    const bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+    for (let o = 0; o < bytes.length; o += 1 << 28)
+      writeSync(fd, bytes, o, Math.min(1 << 28, bytes.length - o));
+  } finally {
+    closeSync(fd);
+  }
+}
+
+interface Row {
+  n: number;
+  d: number;
+  rule: AggregationRule;
+  ours: number;
+  numpy: number;
+  oursCpu: number;
+  numpyCpu: number;
+  agree: string;
+}
+
+function warmUp(): void {
+  const n = 8;
+  const d = 4096;
+  const data = new Float32Array(n * d);
+  fill(data, n, d, 1);
+  const vectors = Array.from({ length: n }, (_, i) => data.subarray(i * d, (i + 1) * d));
+  for (let t = 0; t < 5; t++) for (const rule of rules) aggregate(rule, vectors, { f: 1 });
+}
+
+function runCase(n: number, d: number, dir: string): Row[] {
+  const f = Math.floor((n - 3) / 4);
+  const repeats = d <= 1e5 ? 5 : d <= 1e6 ? 2 : 1;
+  const data = new Float32Array(n * d);
+  fill(data, n, d, f);
+  const vectors = Array.from({ length: n }, (_, i) => data.subarray(i * d, (i + 1) * d));
+  const ours = new Map<
+    AggregationRule,
+    { seconds: number; cpu: number; sum: number; head: number[]; selected?: number[] | undefined }
+  >();
+  for (const rule of rules) {
+    let best = Number.POSITIVE_INFINITY;
+    let bestCpu = Number.POSITIVE_INFINITY;
+    let last = aggregate(rule, vectors, { f });
+    for (let r = 0; r < repeats; r++) {
+      const c0 = process.cpuUsage();
+      const t0 = performance.now();
+      last = aggregate(rule, vectors, { f });
+      best = Math.min(best, (performance.now() - t0) / 1000);
+      const c = process.cpuUsage(c0);
+      bestCpu = Math.min(bestCpu, (c.user + c.system) / 1e6);
+    }
+    const sum = last.result.reduce((s, x) => s + x, 0);
+    ours.set(rule, {
+      seconds: best,
+      cpu: bestCpu,
+      sum,
+      head: Array.from(last.result.subarray(0, 4)),
+      selected: last.selected,
+    });
+  }
+  const file = join(dir, `x-${n}-${d}.bin`);
+  writeBinary(file, data);
+  const py = spawnSync(
+    PYTHON,
+    [SCRIPT, file, String(n), String(d), 'float32', String(f), String(repeats), rules.join(',')],
+    {
+      encoding: 'utf8',
+      maxBuffer: 1 << 24,
+    },
+  );
+  rmSync(file, { force: true });
+  if (py.status !== 0) throw new Error(`numpy baseline failed (${py.status}): ${py.stderr}`);
+  const theirs = JSON.parse(py.stdout) as Record<
+    string,
+    {
+      seconds: number[];
+      cpu_seconds: number[];
+      result_head: number[];
+      result_sum: number;
+      selected: number[] | null;
+    }
+  >;
+  return rules.map((rule) => {
+    const a = ours.get(rule)!;
+    const b = theirs[rule]!;
+    const headDiff = Math.max(
+      ...a.head.map((x, k) => Math.abs(x - b.result_head[k]!) / Math.max(1, Math.abs(x))),
+    );
+    const sumDiff = Math.abs(a.sum - b.result_sum) / Math.max(1, Math.abs(a.sum));
+    const sameSelection = !b.selected || JSON.stringify(a.selected) === JSON.stringify(b.selected);
+    const agree =
+      sameSelection && headDiff < 1e-5 && sumDiff < 1e-5 ? 'yes' : `NO (${headDiff.toExponential(1)})`;
+    return {
+      n,
+      d,
+      rule,
+      ours: a.seconds,
+      numpy: Math.min(...b.seconds),
+      oursCpu: a.cpu,
+      numpyCpu: Math.min(...b.cpu_seconds),
+      agree,
+    };
+  });
+}
+
+const ms = (s: number) => (s * 1000).toFixed(s < 0.01 ? 2 : 1).padStart(9);
+const geoMean = (xs: number[]) => Math.exp(xs.reduce((s, x) => s + Math.log(x), 0) / xs.length);
+console.log(
+  `robust aggregation: marshal (TypeScript, Node ${process.version}) vs NumPy, Float32 inputs, best of repeats`,
+);
+console.log(`rules: ${rules.join(', ')}; n: ${ns.join(', ')}; d: ${ds.join(', ')}`);
+console.log('wall = elapsed time; cpu = process CPU time (steadier when other work shares the cores)\n');
+warmUp();
+const dir = mkdtempSync(join(tmpdir(), 'marshal-agg-bench-'));
+const rows: Row[] = [];
+try {
+  console.log(
+    `${'n'.padStart(3)} ${'d'.padStart(5)}  ${'rule'.padEnd(17)} ${'wall ms'.padStart(9)} ${'numpy'.padStart(9)} ratio ` +
+      ` ${'cpu ms'.padStart(9)} ${'numpy'.padStart(9)} ratio  agree`,
+  );
+  for (const d of ds) {
+    for (const n of ns) {
+      for (const r of runCase(n, d, dir)) {
+        rows.push(r);
+        console.log(
+          `${String(n).padStart(3)} ${d.toExponential(0).replace('+', '').padStart(5)}  ${r.rule.padEnd(17)} ` +
+            `${ms(r.ours)} ${ms(r.numpy)} ${(r.ours / r.numpy).toFixed(2).padStart(5)}  ` +
+            `${ms(r.oursCpu)} ${ms(r.numpyCpu)} ${(r.oursCpu / r.numpyCpu).toFixed(2).padStart(5)}  ${r.agree}`,
+        );
+      }
+    }
+  }
+} finally {
+  rmSync(dir, { recursive: true, force: true });
+}
+const wallRatios = rows.map((r) => r.ours / r.numpy);
+const cpuRatios = rows.map((r) => r.oursCpu / r.numpyCpu);
+console.log(
+  `\ngeometric mean ratio marshal / numpy: wall ${geoMean(wallRatios).toFixed(2)}, cpu ${geoMean(cpuRatios).toFixed(2)} (goal <= 1)`,
+);
+const slower = rows.filter((r) => r.oursCpu > r.numpyCpu);
+console.log(
+  slower.length === 0
+    ? 'goal met: no case slower than NumPy (cpu time)'
+    : `slower than NumPy (cpu time) in ${slower.length}/${rows.length} cases: ` +
+        slower.map((r) => `${r.rule} n=${r.n} d=${r.d.toExponential(0)}`).join('; '),
+);
+if (rows.some((r) => r.agree !== 'yes')) process.exitCode = 1;

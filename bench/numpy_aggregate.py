@@ -1,0 +1,164 @@
+"""NumPy baseline for bench/aggregate.bench.ts: the same rules, the same algorithms, the same data.
+
+Usage: /usr/bin/python3 bench/numpy_aggregate.py <data.bin> <n> <d> <float32|float64> <f> <repeats> <rule,...>
+Loads the n x d row-major matrix with numpy.fromfile and prints one JSON object per rule:
+{"rule": {"seconds": [...], "cpu_seconds": [...], "result_head": [...], "result_sum": x, "selected": [...]}}.
+
+Each rule is written as a NumPy user would write it, in float64 like the TypeScript version, and
+in column chunks where a whole-matrix float64 temporary would need gigabytes (n = 32, d = 1e7).
+Krum and the geometric median use the same centred Gram matrix and weight-space Weiszfeld
+iteration as the TypeScript code, so the comparison is of implementations, not of algorithms.
+"""
+
+import json
+import sys
+import time
+
+import numpy as np
+
+CHUNK = 1 << 16
+
+
+def mean(X, f):
+    return X.mean(axis=0, dtype=np.float64), None
+
+
+def median(X, f):
+    return np.median(X, axis=0).astype(np.float64), None
+
+
+def trimmed_mean(X, f):
+    n = X.shape[0]
+    if f == 0:
+        return X.mean(axis=0, dtype=np.float64), None
+    P = np.partition(X, (f, n - f - 1), axis=0)
+    return P[f : n - f].mean(axis=0, dtype=np.float64), None
+
+
+def centred_gram(X):
+    n, d = X.shape
+    G = np.zeros((n, n))
+    for k in range(0, d, CHUNK):
+        U = X[:, k : k + CHUNK].astype(np.float64)
+        U -= U[0]
+        G += U @ U.T
+    return G
+
+
+def weighted_sum(X, w):
+    d = X.shape[1]
+    out = np.empty(d)
+    for k in range(0, d, CHUNK):
+        out[k : k + CHUNK] = w @ X[:, k : k + CHUNK].astype(np.float64)
+    return out
+
+
+def krum_scores(X, f):
+    n = X.shape[0]
+    G = centred_gram(X)
+    g = np.diag(G)
+    D = np.maximum(g[:, None] + g[None, :] - 2 * G, 0)
+    np.fill_diagonal(D, np.inf)
+    return np.sort(D, axis=1)[:, : n - f - 2].sum(axis=1)
+
+
+def krum(X, f):
+    scores = krum_scores(X, f)
+    best = int(np.argsort(scores, kind="stable")[0])
+    return X[best].astype(np.float64), [best]
+
+
+def multi_krum(X, f):
+    n = X.shape[0]
+    scores = krum_scores(X, f)
+    selected = np.argsort(scores, kind="stable")[: n - f]
+    return X[np.sort(selected)].mean(axis=0, dtype=np.float64), [int(i) for i in selected]
+
+
+def geometric_median(X, f, cap=1000, tol=1e-9):
+    n = X.shape[0]
+    G = centred_gram(X)
+    g = np.diag(G)
+    D = np.maximum(g[:, None] + g[None, :] - 2 * G, 0)
+    off = np.sort(D + np.diag(np.full(n, np.inf)), axis=1)[:, : n - 1]
+    scale = np.sort(np.sqrt(off[:, (n - 2) >> 1]))[(n - 1) >> 1] if n > 1 else 0.0
+    nu = 1e-6 * (scale if scale > 0 else np.sqrt(D.max()))
+    alpha = np.full(n, 1 / n)
+
+    def dists(a):
+        ga = G @ a
+        return np.sqrt(np.maximum(g - 2 * ga + a @ ga, 0))
+
+    dist = dists(alpha)
+    for _ in range(cap if nu > 0 else 0):
+        w = 1 / np.maximum(nu, dist)
+        nxt = w / w.sum()
+        step = nxt - alpha
+        alpha = nxt
+        moved = np.sqrt(max(step @ G @ step, 0))
+        dist = dists(alpha)
+        if moved <= tol * dist.sum() / n:
+            break
+    return weighted_sum(X, alpha), None
+
+
+def centered_clipping(X, f, steps=3):
+    n, d = X.shape
+    v = np.median(X, axis=0).astype(np.float64)
+
+    def dists(v):
+        acc = np.zeros(n)
+        for k in range(0, d, CHUNK):
+            E = X[:, k : k + CHUNK] - v[k : k + CHUNK]
+            acc += np.einsum("ij,ij->i", E, E)
+        return np.sqrt(acc)
+
+    dist = dists(v)
+    tau = np.median(dist)
+    for step in range(steps):
+        c = np.where(dist > tau, tau / np.where(dist > 0, dist, 1), 1.0)
+        w = c / n
+        v = (1 - w.sum()) * v + weighted_sum(X, w)
+        if step < steps - 1:
+            dist = dists(v)
+    return v, None
+
+
+RULES = {
+    "mean": mean,
+    "median": median,
+    "trimmed-mean": trimmed_mean,
+    "krum": krum,
+    "multi-krum": multi_krum,
+    "geometric-median": geometric_median,
+    "centered-clipping": centered_clipping,
+}
+
+
+def main():
+    path, n, d, dtype, f, repeats, rules = sys.argv[1:8]
+    n, d, f, repeats = int(n), int(d), int(f), int(repeats)
+    X = np.fromfile(path, dtype=np.dtype(dtype)).reshape(n, d)
+    out = {}
+    for rule in rules.split(","):
+        fn = RULES[rule]
+        seconds = []
+        cpu = []
+        for _ in range(repeats):
+            c0 = time.process_time()
+            t0 = time.perf_counter()
+            result, selected = fn(X, f)
+            seconds.append(time.perf_counter() - t0)
+            cpu.append(time.process_time() - c0)
+        out[rule] = {
+            "seconds": seconds,
+            "cpu_seconds": cpu,
+            "result_head": [float(x) for x in result[:4]],
+            "result_sum": float(result.sum()),
+            "selected": selected,
+        }
+    print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,39 @@
+/** Error codes of the agents subsystem (registered with core so the CLI maps them to exit codes). */
+import { ExitCode, registerErrorCodes } from '../core/errors.ts';
+
+/** Code -> exit code and meaning; ARCHITECTURE.md documents this table. */
+export const AGENT_ERROR_CODES = {
+  E_MISSING_API_KEY: {
+    exit: ExitCode.usage,
+    meaning: 'no API key in the environment for the configured endpoint (OPENROUTER_API_KEY for OpenRouter)',
+  },
+  E_LLM_HTTP: {
+    exit: ExitCode.failure,
+    meaning: 'the chat endpoint answered with an HTTP error (4xx, or 429/5xx after all retries)',
+  },
+  E_LLM_NETWORK: {
+    exit: ExitCode.failure,
+    meaning: 'the chat endpoint could not be reached (after all retries)',
+  },
+  E_LLM_RESPONSE: {
+    exit: ExitCode.failure,
+    meaning: 'the chat endpoint returned a body that is not a valid completion',
+  },
+  E_LLM_EMPTY: { exit: ExitCode.noAnswer, meaning: 'the model returned neither text nor tool calls' },
+  E_MAX_ITERATIONS: {
+    exit: ExitCode.noAnswer,
+    meaning: 'an agent used all its iterations without a final answer (partial text kept)',
+  },
+  E_TOOL_DEFINITION: {
+    exit: ExitCode.usage,
+    meaning: 'a tool definition is invalid or its name is taken twice',
+  },
+  E_TOOLS_DIR: { exit: ExitCode.usage, meaning: 'the tools directory is missing or unreadable' },
+  E_NO_ANSWER: { exit: ExitCode.noAnswer, meaning: 'no agent produced an answer' },
+  E_TOOL: {
+    exit: ExitCode.failure,
+    meaning: 'a tool failed (reported to the model, not fatal to the agent)',
+  },
+} as const;
+
+registerErrorCodes(AGENT_ERROR_CODES);

@@ -1,0 +1,142 @@
+/**
+ * Pure translation between the ChatModel port and the OpenAI chat-completions wire format:
+ * request bodies out, completion bodies in (validated with zod).
+ */
+import { z } from 'zod';
+import { MarshalError } from '../../core/errors.ts';
+import type { ChatMessage, ChatRequest, ChatResponse, ToolCall, Usage } from '../model.ts';
+
+/** Message in the wire format. `tool_calls` only appears when non-empty (Groq rejects null). */
+export function toWireMessage(message: ChatMessage): Record<string, unknown> {
+  switch (message.role) {
+    case 'system':
+    case 'user':
+      return { role: message.role, content: message.content };
+    case 'assistant': {
+      const out: Record<string, unknown> = { role: 'assistant', content: message.content };
+      if (message.toolCalls && message.toolCalls.length > 0) {
+        out.tool_calls = message.toolCalls.map((c) => ({
+          id: c.id,
+          type: 'function',
+          function: { name: c.name, arguments: c.arguments },
+        }));
+      }
+      return out;
+    }
+    case 'tool':
+      return { role: 'tool', tool_call_id: message.toolCallId, name: message.name, content: message.content };
+  }
+}
+
+/** The JSON body of a chat-completions request. `tools` is omitted when empty (some back-ends reject []). */
+export function toWireRequest(request: ChatRequest, withResponseFormat: boolean): Record<string, unknown> {
+  const body: Record<string, unknown> = {
+    model: request.model,
+    messages: request.messages.map(toWireMessage),
+  };
+  if (request.tools && request.tools.length > 0) {
+    body.tools = request.tools.map((t) => ({
+      type: 'function',
+      function: { name: t.name, description: t.description, parameters: t.parameters },
+    }));
+  }
+  if (request.temperature !== undefined) body.temperature = request.temperature;
+  if (request.maxTokens !== undefined) body.max_tokens = request.maxTokens;
+  if (withResponseFormat && request.responseSchema) {
+    body.response_format = {
+      type: 'json_schema',
+      json_schema: { name: request.responseSchema.name, schema: request.responseSchema.schema, strict: true },
+    };
+  }
+  return body;
+}
+
+const count = z.number().finite().nonnegative().catch(0);
+
+const usageSchema = z
+  .object({
+    prompt_tokens: count.optional(),
+    completion_tokens: count.optional(),
+    cost: z.number().finite().nullable().optional().catch(null),
+  })
+  .passthrough();
+
+// Some servers send content as an array of text parts; join the text ones.
+const contentSchema = z
+  .union([
+    z.string(),
+    z.null(),
+    z.array(z.object({ type: z.string().optional(), text: z.string().optional() }).passthrough()),
+  ])
+  .optional();
+
+const toolCallSchema = z
+  .object({
+    id: z.string().optional(),
+    function: z.object({
+      name: z.string(),
+      arguments: z.union([z.string(), z.record(z.string(), z.unknown())]).optional(),
+    }),
+  })
+  .passthrough();
+
+const completionSchema = z
+  .object({
+    model: z.string().optional(),
+    choices: z
+      .array(
+        z
+          .object({
+            message: z
+              .object({ content: contentSchema, tool_calls: z.array(toolCallSchema).nullable().optional() })
+              .passthrough(),
+            finish_reason: z.string().nullable().optional(),
+          })
+          .passthrough(),
+      )
+      .min(1),
+    usage: usageSchema.nullable().optional(),
+  })
+  .passthrough();
+
+/** Parses `usage` (incl. OpenRouter's `cost` in USD) into the port's {@link Usage}. */
+export function parseUsage(raw: z.infer<typeof usageSchema> | null | undefined): Usage {
+  return {
+    promptTokens: raw?.prompt_tokens ?? 0,
+    completionTokens: raw?.completion_tokens ?? 0,
+    costUsd: typeof raw?.cost === 'number' ? raw.cost : null,
+  };
+}
+
+/** Validates a completion body and maps it to a {@link ChatResponse}; throws E_LLM_RESPONSE. */
+export function parseCompletion(body: unknown, endpoint: string): ChatResponse {
+  const parsed = completionSchema.safeParse(body);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    const where = issue ? `${issue.path.join('.') || '(root)'}: ${issue.message}` : 'unknown shape';
+    throw new MarshalError('E_LLM_RESPONSE', `${endpoint} returned an invalid completion (${where})`, {
+      details: { endpoint },
+    });
+  }
+  const choice = parsed.data.choices[0]!;
+  const rawContent = choice.message.content;
+  const content = Array.isArray(rawContent)
+    ? rawContent.map((p) => p.text ?? '').join('')
+    : (rawContent ?? null);
+  const toolCalls: ToolCall[] = (choice.message.tool_calls ?? []).map((c, i) => ({
+    id: c.id && c.id !== '' ? c.id : `call_${i}`,
+    name: c.function.name,
+    arguments:
+      typeof c.function.arguments === 'string'
+        ? c.function.arguments
+        : JSON.stringify(c.function.arguments ?? {}),
+  }));
+  const response: ChatResponse = {
+    content,
+    toolCalls,
+    finishReason: choice.finish_reason ?? null,
+    usage: parseUsage(parsed.data.usage),
+  };
+  if (parsed.data.model !== undefined) response.model = parsed.data.model;
+  return response;
+}

@@ -1,0 +1,168 @@
+/**
+ * One agent's function-calling loop. It ends when the model answers without tool calls (that text
+ * is the answer), when it calls `mark_task_complete` (its `completion_message` is the answer when
+ * the reply has no text), or after `maxIterations` (status `max_iterations`, partial text kept).
+ * It never throws for model, tool or abort failures: it returns an {@link AgentOutcome} (only
+ * invalid options throw, E_INVALID_INPUT).
+ *
+ * @example
+ * const outcome = await runAgent({ id: 'agent-1', model, modelId: 'moonshotai/kimi-k2',
+ *   systemPrompt, originalQuestion: q, question: q, tools, maxIterations: 10, signal });
+ */
+import { InvalidInputError } from '../core/errors.ts';
+import './errors.ts';
+import { abortStatus, errorInfo } from './agent-abort.ts';
+import type { AgentOutcome, AgentStatus } from './agent-outcome.ts';
+import { type EventSink, emitEvent } from './events.ts';
+import { executeToolCall, MARK_TASK_COMPLETE } from './execute-tool-call.ts';
+import { addUsage, type ChatMessage, type ChatModel, type Usage, ZERO_USAGE } from './model.ts';
+import type { ToolRegistry } from './tools/tool-registry.ts';
+
+export type { AgentOutcome, AgentStatus } from './agent-outcome.ts';
+
+export interface RunAgentOptions {
+  /** Agent id used in events and the outcome, e.g. "agent-1". */
+  id: string;
+  model: ChatModel;
+  modelId: string;
+  systemPrompt: string;
+  /** The user's question, shown to every agent next to its own sub-question. */
+  originalQuestion: string;
+  /** This agent's sub-question (may equal the original). */
+  question: string;
+  tools: ToolRegistry;
+  /** Chat calls allowed (each may execute several tool calls). */
+  maxIterations: number;
+  temperature?: number;
+  /** Aborting ends the agent: status 'timeout' when the reason is a timeout, else 'cancelled'. */
+  signal?: AbortSignal;
+  onEvent?: EventSink;
+  /** LLM-call scope in events; default `id` when it starts with "agent-", else `agent-${id}`. */
+  scope?: string;
+  /** Workspace root passed to tools as `ctx.workspace`; default the process's working directory. */
+  workspace?: string;
+  /** Bound on each tool execution; default 120000 ms. */
+  toolTimeoutMs?: number;
+  /** Bound on each tool result's length in characters; default 20000. */
+  maxToolOutputChars?: number;
+}
+
+/** Builds the first user message: the original question and this agent's sub-question, labelled. */
+export function agentUserMessage(originalQuestion: string, question: string): string {
+  if (originalQuestion.trim() === question.trim()) return question;
+  return [
+    'Original question (the user asked this):',
+    originalQuestion,
+    '',
+    'Your sub-question (your angle on the original question; answer it in service of the original):',
+    question,
+  ].join('\n');
+}
+
+/** Runs one agent to completion. See the module comment for how it ends. */
+export async function runAgent(options: RunAgentOptions): Promise<AgentOutcome> {
+  const { id, model, modelId, tools, onEvent } = options;
+  // Bad options are a caller bug, not an agent outcome: they throw.
+  if (!Number.isInteger(options.maxIterations) || options.maxIterations < 1) {
+    throw new InvalidInputError('maxIterations', options.maxIterations, 'expected an integer >= 1');
+  }
+  const scope = options.scope ?? (id.startsWith('agent-') ? id : `agent-${id}`);
+  const signal = options.signal ?? new AbortController().signal;
+  const started = Date.now();
+  const messages: ChatMessage[] = [
+    { role: 'system', content: options.systemPrompt },
+    { role: 'user', content: agentUserMessage(options.originalQuestion, options.question) },
+  ];
+  const specs = tools.specs();
+  const toolCalls: AgentOutcome['toolCalls'] = [];
+  let usage: Usage = ZERO_USAGE;
+  let lastText: string | null = null;
+
+  const finish = (status: AgentStatus, answer: string | null, error: AgentOutcome['error']): AgentOutcome => {
+    const outcome: AgentOutcome = {
+      id,
+      question: options.question,
+      status,
+      answer,
+      toolCalls,
+      usage,
+      durationMs: Date.now() - started,
+      error,
+    };
+    emitEvent(onEvent, { type: 'agent_done', agentId: id, outcome });
+    return outcome;
+  };
+  const aborted = (): AgentOutcome => {
+    const { status, error } = abortStatus(signal);
+    return finish(status, lastText, error);
+  };
+
+  emitEvent(onEvent, { type: 'agent_start', agentId: id, question: options.question });
+  for (let iteration = 1; iteration <= options.maxIterations; iteration++) {
+    if (signal.aborted) return aborted();
+    emitEvent(onEvent, { type: 'agent_step', agentId: id, iteration });
+    emitEvent(onEvent, { type: 'llm_request', scope, model: modelId, messages: [...messages] });
+    const callStarted = Date.now();
+    let reply: Awaited<ReturnType<ChatModel['chat']>>;
+    try {
+      reply = await model.chat({
+        model: modelId,
+        messages: [...messages],
+        ...(specs.length > 0 ? { tools: specs } : {}),
+        ...(options.temperature !== undefined ? { temperature: options.temperature } : {}),
+        signal,
+        onRetry: (info) => emitEvent(onEvent, { type: 'llm_retry', scope, ...info }),
+      });
+    } catch (error) {
+      if (signal.aborted) return aborted();
+      return finish('failed', lastText, errorInfo(error));
+    }
+    usage = addUsage(usage, reply.usage);
+    emitEvent(onEvent, {
+      type: 'llm_response',
+      scope,
+      usage: reply.usage,
+      finishReason: reply.finishReason,
+      durationMs: Date.now() - callStarted,
+    });
+    const text = reply.content?.trim() ? reply.content : null;
+    if (text !== null) lastText = text;
+    messages.push({
+      role: 'assistant',
+      content: reply.content,
+      ...(reply.toolCalls.length > 0 ? { toolCalls: reply.toolCalls } : {}),
+    });
+
+    if (reply.toolCalls.length === 0) {
+      if (text !== null) return finish('ok', text, null);
+      if (lastText !== null) return finish('ok', lastText, null);
+      return finish('failed', null, {
+        code: 'E_LLM_EMPTY',
+        message: 'the model returned neither text nor tool calls',
+      });
+    }
+
+    for (const call of reply.toolCalls) {
+      const result = await executeToolCall(call, {
+        agentId: id,
+        tools,
+        signal,
+        workspace: options.workspace ?? process.cwd(),
+        timeoutMs: options.toolTimeoutMs ?? 120_000,
+        maxOutputChars: options.maxToolOutputChars ?? 20_000,
+        onEvent,
+      });
+      if (signal.aborted) return aborted();
+      toolCalls.push({ name: call.name, ok: result.ok });
+      if (call.name === MARK_TASK_COMPLETE && tools.has(MARK_TASK_COMPLETE)) {
+        const answer = text ?? result.completionMessage ?? null;
+        if (answer !== null) return finish('ok', answer, null);
+      }
+      messages.push({ role: 'tool', toolCallId: call.id, name: call.name, content: result.content });
+    }
+  }
+  return finish('max_iterations', lastText, {
+    code: 'E_MAX_ITERATIONS',
+    message: `no final answer after ${options.maxIterations} iterations`,
+  });
+}

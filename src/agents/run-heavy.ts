@@ -1,0 +1,243 @@
+/**
+ * A heavy run: decompose the question into N sub-questions, run N agents in parallel (each with
+ * its own deadline, all under the run's deadline), then combine what finished.
+ *
+ * @example
+ * const result = await runHeavy('Why is the sky blue?', {
+ *   model, modelId: 'moonshotai/kimi-k2', tools, agents: 4, strategy: 'synthesize', signal,
+ * });
+ * console.log(result.answer);
+ */
+import { timeoutSignal } from '../core/async.ts';
+import { InvalidInputError } from '../core/errors.ts';
+import './errors.ts';
+import type { AgentOutcome } from './agent-outcome.ts';
+import { type AgentAnswer, type CombineStrategy, combine, isCombineStrategy } from './combine/index.ts';
+import { decompose } from './decompose.ts';
+import { type EventSink, emitEvent } from './events.ts';
+import { addUsage, type ChatModel, type Usage } from './model.ts';
+import { type HeavyPrompts, resolvePrompts } from './prompts.ts';
+import { runAgent } from './run-agent.ts';
+import type { ToolRegistry } from './tools/tool-registry.ts';
+
+/** Overrides for agent i (index 0 is agent-1). */
+export interface HeavyAgentOverride {
+  model?: string | undefined;
+  temperature?: number | undefined;
+  systemPrompt?: string | undefined;
+}
+
+export interface RunHeavyOptions {
+  model: ChatModel;
+  /** Model id of the agents (and of decompose/combine unless overridden). */
+  modelId: string;
+  decomposeModelId?: string | undefined;
+  combineModelId?: string | undefined;
+  /** Number of agents, 1..64; default 4. */
+  agents?: number | undefined;
+  /** Default 'synthesize'. */
+  strategy?: CombineStrategy | undefined;
+  /** Deadline of the whole run; default 300000 ms. */
+  timeoutMs?: number | undefined;
+  /** Deadline of each agent, from its start; default none (the run's deadline applies). */
+  agentTimeoutMs?: number | undefined;
+  /** Minimum time the combine step gets, even after the run's deadline; default min(30 s, 10% of timeoutMs). */
+  combineTimeoutMs?: number | undefined;
+  /** Chat calls per agent; default 10. */
+  maxIterations?: number | undefined;
+  /** Agents running at once; default all. */
+  concurrency?: number | undefined;
+  /** Temperature of the agents and combining calls (per-agent overrides win). */
+  temperature?: number | undefined;
+  tools: ToolRegistry;
+  /** Workspace root handed to the tools. */
+  workspace?: string | undefined;
+  prompts?: Partial<HeavyPrompts> | undefined;
+  perAgent?: readonly HeavyAgentOverride[] | undefined;
+  /** User abort: unfinished agents become 'cancelled' and the answers that finished are concatenated. */
+  signal?: AbortSignal | undefined;
+  onEvent?: EventSink | undefined;
+}
+
+/** One agent in a {@link HeavyResult} (the `--json` shape). */
+export interface HeavyAgentResult {
+  id: string;
+  /** This agent's sub-question, verbatim. */
+  question: string;
+  status: AgentOutcome['status'];
+  answer: string | null;
+  toolCalls: Array<{ name: string; ok: boolean }>;
+  usage: Usage;
+  durationMs: number;
+  error: { code: string; message: string } | null;
+}
+
+/** The result of a heavy run: exactly what `marshal heavy --json` prints. */
+export interface HeavyResult {
+  question: string;
+  /** Null when no agent succeeded. */
+  answer: string | null;
+  strategy: CombineStrategy;
+  subQuestions: string[];
+  agents: HeavyAgentResult[];
+  /** Every call: decomposition (retries included), agents, combining. */
+  usage: Usage;
+  durationMs: number;
+}
+
+function check(ok: boolean, field: string, value: unknown, expected: string): void {
+  if (!ok) throw new InvalidInputError(field, value, expected);
+}
+
+const isInt = (v: number, min: number, max = Number.MAX_SAFE_INTEGER) =>
+  Number.isInteger(v) && v >= min && v <= max;
+const isPositive = (v: number | undefined) => v === undefined || (Number.isFinite(v) && v > 0);
+
+/**
+ * Runs a heavy job. Throws only for invalid options (E_INVALID_INPUT); model, tool, timeout and
+ * abort trouble end up in the result as data. Finished work is always kept.
+ */
+export async function runHeavy(question: string, options: RunHeavyOptions): Promise<HeavyResult> {
+  const started = Date.now();
+  const n = options.agents ?? 4;
+  const strategy = options.strategy ?? 'synthesize';
+  const timeoutMs = options.timeoutMs ?? 300_000;
+  const maxIterations = options.maxIterations ?? 10;
+  const concurrency = Math.min(options.concurrency ?? n, n);
+  check(question.trim() !== '', 'question', question, 'expected a non-empty question');
+  check(isInt(n, 1, 64), 'agents', n, 'expected an integer from 1 to 64');
+  check(
+    isCombineStrategy(strategy),
+    'strategy',
+    strategy,
+    'expected synthesize, judge, vote, debate or concat',
+  );
+  check(isPositive(timeoutMs), 'timeoutMs', timeoutMs, 'expected a positive number of milliseconds');
+  check(
+    isPositive(options.agentTimeoutMs),
+    'agentTimeoutMs',
+    options.agentTimeoutMs,
+    'expected a positive number',
+  );
+  check(
+    isPositive(options.combineTimeoutMs),
+    'combineTimeoutMs',
+    options.combineTimeoutMs,
+    'expected a positive number',
+  );
+  check(isInt(maxIterations, 1, 1000), 'maxIterations', maxIterations, 'expected an integer from 1 to 1000');
+  check(isInt(concurrency, 1), 'concurrency', options.concurrency, 'expected a positive integer');
+
+  const { model, onEvent, signal: userSignal } = options;
+  const prompts = resolvePrompts(options.prompts);
+  const runSignal = timeoutSignal(timeoutMs, userSignal);
+  const deadline = started + timeoutMs;
+  emitEvent(onEvent, { type: 'run_start', question, model: options.modelId, agents: n, strategy });
+
+  const decomposition = await decompose({
+    model,
+    modelId: options.decomposeModelId ?? options.modelId,
+    question,
+    n,
+    prompt: prompts.decompose,
+    signal: runSignal,
+    onEvent,
+  });
+  const subQuestions = decomposition.subQuestions;
+
+  const runOne = (i: number): Promise<AgentOutcome> => {
+    const override = options.perAgent?.[i] ?? {};
+    const temperature = override.temperature ?? options.temperature;
+    return runAgent({
+      id: `agent-${i + 1}`,
+      model,
+      modelId: override.model ?? options.modelId,
+      systemPrompt: override.systemPrompt ?? prompts.system,
+      originalQuestion: question,
+      question: subQuestions[i]!,
+      tools: options.tools,
+      maxIterations,
+      // The agent's clock starts when it starts, not when it was queued.
+      signal: timeoutSignal(options.agentTimeoutMs, runSignal),
+      ...(temperature === undefined ? {} : { temperature }),
+      ...(options.workspace === undefined ? {} : { workspace: options.workspace }),
+      ...(onEvent ? { onEvent } : {}),
+    });
+  };
+  const outcomes = await runPool(n, concurrency, runOne);
+
+  const answers: AgentAnswer[] = outcomes
+    .filter((o) => o.status === 'ok' && o.answer !== null)
+    .map((o) => ({ id: o.id, question: o.question, answer: o.answer! }));
+  // The combine step keeps a bound of its own so a run that hit its deadline still combines what finished.
+  const grace = options.combineTimeoutMs ?? Math.min(30_000, timeoutMs * 0.1);
+  const combineSignal = userSignal?.aborted
+    ? userSignal
+    : timeoutSignal(Math.max(deadline - Date.now(), grace), userSignal);
+  emitEvent(onEvent, { type: 'combine_start', strategy });
+  const agentModelIds = Object.fromEntries(
+    outcomes.map((o, i) => [o.id, options.perAgent?.[i]?.model ?? options.modelId]),
+  );
+  const combined = await combine(strategy, {
+    model,
+    modelId: options.combineModelId ?? options.modelId,
+    question,
+    answers,
+    prompts,
+    agentModelIds,
+    temperature: options.temperature,
+    signal: combineSignal,
+    onEvent,
+  });
+  emitEvent(onEvent, {
+    type: 'combine_done',
+    strategy,
+    fallback: combined.fallback,
+    ...(combined.note ? { note: combined.note } : {}),
+  });
+
+  let usage = addUsage(decomposition.usage, combined.usage);
+  for (const o of outcomes) usage = addUsage(usage, o.usage);
+  const durationMs = Date.now() - started;
+  emitEvent(onEvent, { type: 'run_done', durationMs, usage });
+  return {
+    question,
+    answer: combined.answer,
+    strategy,
+    subQuestions,
+    agents: outcomes.map(toAgentResult),
+    usage,
+    durationMs,
+  };
+}
+
+function toAgentResult(o: AgentOutcome): HeavyAgentResult {
+  return {
+    id: o.id,
+    question: o.question,
+    status: o.status,
+    answer: o.answer,
+    toolCalls: o.toolCalls.map((c) => ({ name: c.name, ok: c.ok })),
+    usage: {
+      promptTokens: o.usage.promptTokens,
+      completionTokens: o.usage.completionTokens,
+      costUsd: o.usage.costUsd,
+    },
+    durationMs: o.durationMs,
+    error: o.error ? { code: o.error.code, message: o.error.message } : null,
+  };
+}
+
+/** Runs `task(0..count-1)` with at most `limit` in flight; results in index order. `task` must not throw. */
+async function runPool<T>(count: number, limit: number, task: (i: number) => Promise<T>): Promise<T[]> {
+  const results = new Array<T>(count);
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < count) {
+      const i = next++;
+      results[i] = await task(i);
+    }
+  };
+  await Promise.all(Array.from({ length: limit }, worker));
+  return results;
+}

@@ -1,0 +1,152 @@
+/**
+ * `marshal ask`: one agent with tools. With a question: answer it. Without one and a TTY on stdin:
+ * a REPL. Without a TTY: the question is read from stdin.
+ */
+import { text } from 'node:stream/consumers';
+import type { AgentOutcome } from '../agents/agent-outcome.ts';
+import type { AgentSettings } from '../agents/config.ts';
+import { runAgent } from '../agents/run-agent.ts';
+import { timeoutSignal } from '../core/async.ts';
+import { ExitCode, UsageError } from '../core/errors.ts';
+import { sanitizeForTerminal } from '../core/log-hygiene.ts';
+import {
+  AGENT_EXIT_CODES,
+  AGENT_OPTIONS,
+  type AgentRuntime,
+  createRuntime,
+  createSinks,
+  loadSettings,
+} from './agent-setup.ts';
+import { runRepl } from './ask-repl.ts';
+import type { CommandContext, CommandSpec } from './command.ts';
+import { type Io, printJson, styler, useColor } from './io.ts';
+import { formatEventLine } from './render/event-line.ts';
+
+/** The `--json` document of `ask`. */
+export function askJson(outcome: AgentOutcome) {
+  const { id: _id, ...rest } = outcome;
+  return rest;
+}
+
+function printOutcome(io: Io, outcome: AgentOutcome, json: boolean): void {
+  if (json) {
+    printJson(io, askJson(outcome));
+    return;
+  }
+  const style = styler(useColor(io, 'stderr'));
+  if (outcome.status !== 'ok') {
+    io.stderr.write(
+      `${style.yellow(outcome.status)}${outcome.error ? `: ${sanitizeForTerminal(outcome.error.message)}` : ''}\n`,
+    );
+  }
+  if (outcome.answer !== null) io.stdout.write(`${sanitizeForTerminal(outcome.answer, true).trimEnd()}\n`);
+}
+
+function askOnce(
+  settings: AgentSettings,
+  runtime: AgentRuntime,
+  question: string,
+  signal: AbortSignal,
+  onEvent: Parameters<typeof runAgent>[0]['onEvent'],
+): Promise<AgentOutcome> {
+  const agentTimeout = Math.min(settings.timeoutMs, settings.agentTimeoutMs ?? Number.POSITIVE_INFINITY);
+  return runAgent({
+    id: 'agent-1',
+    model: runtime.model,
+    modelId: settings.model,
+    systemPrompt: settings.prompts.system,
+    originalQuestion: question,
+    question,
+    tools: runtime.tools,
+    maxIterations: settings.maxIterations,
+    signal: timeoutSignal(agentTimeout, signal),
+    workspace: settings.workspace,
+    ...(settings.temperature === undefined ? {} : { temperature: settings.temperature }),
+    ...(onEvent ? { onEvent } : {}),
+  });
+}
+
+async function runAskCommand(ctx: CommandContext): Promise<number> {
+  const settings = await loadSettings(ctx);
+  const { io } = ctx;
+  let question = ctx.positionals.join(' ').trim();
+  const repl = question === '' && io.isTTY.stdin;
+  if (question === '' && !repl) {
+    question = (await text(io.stdin)).trim();
+    if (question === '') {
+      throw new UsageError('marshal ask: no question (none given and stdin was empty)', {
+        hint: 'usage: marshal ask [options] [<question>]',
+      });
+    }
+  }
+  const runtime = await createRuntime(settings, ctx);
+  if (repl) return runAskRepl(ctx, settings, runtime);
+
+  const sinks = createSinks(settings, ctx, runtime.apiKey, 'ASK');
+  let outcome: AgentOutcome;
+  try {
+    outcome = await askOnce(settings, runtime, question, ctx.signal, sinks.onEvent);
+  } finally {
+    await sinks.close();
+  }
+  printOutcome(io, outcome, settings.json);
+  if (ctx.signal.aborted) return ExitCode.interrupted;
+  return outcome.status === 'ok' ? ExitCode.ok : ExitCode.noAnswer;
+}
+
+async function runAskRepl(
+  ctx: CommandContext,
+  settings: AgentSettings,
+  runtime: AgentRuntime,
+): Promise<number> {
+  const { io } = ctx;
+  const style = styler(useColor(io, 'stderr'));
+  io.stderr.write(
+    style.dim(
+      `marshal ask · ${settings.model} · quit, exit, bye or Ctrl-D to leave; Ctrl-C cancels an answer\n`,
+    ),
+  );
+  await runRepl({
+    input: io.stdin,
+    output: io.stderr,
+    terminal: true,
+    signal: ctx.signal,
+    answer: async (question, signal) => {
+      const outcome = await askOnce(
+        settings,
+        runtime,
+        question,
+        AbortSignal.any([signal, ctx.signal]),
+        (e) => {
+          if (e.type === 'tool_call' || e.type === 'tool_result' || e.type === 'llm_retry') {
+            const line = formatEventLine(e);
+            if (line) io.stderr.write(`${style.dim(`  ${line}`)}\n`);
+          }
+        },
+      );
+      printOutcome(io, outcome, settings.json);
+    },
+  });
+  return ctx.signal.aborted ? ExitCode.interrupted : ExitCode.ok;
+}
+
+export const askCommand: CommandSpec = {
+  name: 'ask',
+  summary: 'answer a question with one tool-using agent (a REPL without a question)',
+  usage: 'ask [options] [<question>]',
+  description: [
+    'Runs one agent with the built-in tools (search_web, calculate, read_file, write_file,',
+    'mark_task_complete) and any from --tools-dir. With no question and a terminal on stdin it',
+    'starts a REPL (quit, exit, bye or Ctrl-D leave; Ctrl-C cancels the current answer only);',
+    'with no question and piped stdin it reads the question from stdin.',
+  ].join('\n'),
+  options: AGENT_OPTIONS,
+  positionals: { min: 0, max: Number.MAX_SAFE_INTEGER, names: '[<question>]' },
+  exitCodes: AGENT_EXIT_CODES,
+  examples: [
+    'marshal ask "What is 2**10 + 3?"',
+    'echo "Summarise README.md" | marshal ask --workspace .',
+    'marshal ask',
+  ],
+  run: runAskCommand,
+};

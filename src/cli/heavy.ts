@@ -1,0 +1,125 @@
+/** `marshal heavy`: decompose, run N agents in parallel, combine; a thin adapter over runHeavy. */
+import type { AgentSettings } from '../agents/config.ts';
+import type { HeavyEvent } from '../agents/events.ts';
+import { type HeavyResult, runHeavy } from '../agents/run-heavy.ts';
+import { ExitCode, UsageError } from '../core/errors.ts';
+import { sanitizeForTerminal } from '../core/log-hygiene.ts';
+import { AGENT_EXIT_CODES, createRuntime, createSinks, HEAVY_OPTIONS, loadSettings } from './agent-setup.ts';
+import type { CommandContext, CommandSpec } from './command.ts';
+import { type Io, printJson, styler, useColor } from './io.ts';
+
+/** Exit code for a finished run: 130 when interrupted, 3 when no agent answered, else 0. */
+export function heavyExitCode(result: HeavyResult, interrupted: boolean): number {
+  if (interrupted) return ExitCode.interrupted;
+  return result.answer === null ? ExitCode.noAnswer : ExitCode.ok;
+}
+
+/** Prints the result: the `--json` document, or the answer on stdout and a summary on stderr. */
+export function printHeavyResult(io: Io, result: HeavyResult, json: boolean, notes: string[]): void {
+  if (json) {
+    printJson(io, result);
+    return;
+  }
+  const style = styler(useColor(io, 'stderr'));
+  for (const note of notes) io.stderr.write(`${style.dim(`note: ${sanitizeForTerminal(note)}`)}\n`);
+  const failed = result.agents.filter((a) => a.status !== 'ok');
+  for (const a of failed) {
+    io.stderr.write(
+      `${style.yellow(`${a.id}: ${a.status}`)}${a.error ? `: ${sanitizeForTerminal(a.error.message)}` : ''}\n`,
+    );
+  }
+  const u = result.usage;
+  const cost = u.costUsd === null ? '' : `, $${u.costUsd.toFixed(4)}`;
+  io.stderr.write(
+    style.dim(
+      `${result.agents.length - failed.length}/${result.agents.length} agents answered · ${u.promptTokens}+${u.completionTokens} tokens${cost} · ${(result.durationMs / 1000).toFixed(1)} s\n`,
+    ),
+  );
+  if (result.answer === null) {
+    io.stderr.write('marshal heavy: no agent produced an answer\n');
+    return;
+  }
+  io.stdout.write(`${sanitizeForTerminal(result.answer, true).trimEnd()}\n`);
+}
+
+/** Notes worth telling the user, gathered from the events (fallbacks). */
+function noteCollector(): { onEvent: (e: HeavyEvent) => void; notes: string[] } {
+  const notes: string[] = [];
+  return {
+    notes,
+    onEvent: (e) => {
+      if (e.type === 'decompose_done' && e.fallback)
+        notes.push(`decomposition fell back to fixed angles: ${e.reason ?? ''}`);
+      if (e.type === 'combine_done' && e.fallback)
+        notes.push(e.note ?? `${e.strategy} did not complete; the answers are concatenated`);
+      else if (e.type === 'combine_done' && e.note) notes.push(e.note);
+    },
+  };
+}
+
+async function runHeavyCommand(ctx: CommandContext): Promise<number> {
+  const settings: AgentSettings = await loadSettings(ctx);
+  const question = ctx.positionals.join(' ').trim();
+  if (question === '') {
+    throw new UsageError('marshal heavy: the question is empty', {
+      hint: 'usage: marshal heavy [options] <question>',
+    });
+  }
+  const runtime = await createRuntime(settings, ctx);
+  const sinks = createSinks(settings, ctx, runtime.apiKey, 'HEAVY');
+  const collector = noteCollector();
+  let result: HeavyResult;
+  try {
+    result = await runHeavy(question, {
+      model: runtime.model,
+      modelId: settings.model,
+      decomposeModelId: settings.decomposeModel,
+      combineModelId: settings.combineModel,
+      agents: settings.agents,
+      strategy: settings.strategy,
+      timeoutMs: settings.timeoutMs,
+      agentTimeoutMs: settings.agentTimeoutMs,
+      combineTimeoutMs: settings.combineTimeoutMs,
+      maxIterations: settings.maxIterations,
+      concurrency: settings.concurrency,
+      temperature: settings.temperature,
+      tools: runtime.tools,
+      workspace: settings.workspace,
+      prompts: settings.prompts,
+      perAgent: settings.perAgent,
+      signal: ctx.signal,
+      onEvent: (e) => {
+        sinks.onEvent(e);
+        collector.onEvent(e);
+      },
+    });
+  } finally {
+    await sinks.close();
+  }
+  const interrupted = ctx.signal.aborted;
+  if (interrupted && !settings.json)
+    ctx.io.stderr.write('marshal heavy: interrupted; showing what finished\n');
+  printHeavyResult(ctx.io, result, settings.json, collector.notes);
+  return heavyExitCode(result, interrupted);
+}
+
+export const heavyCommand: CommandSpec = {
+  name: 'heavy',
+  summary: 'answer a question with N agents in parallel, then combine their answers',
+  usage: 'heavy [options] <question>',
+  description: [
+    'Splits the question into N sub-questions, runs one tool-using agent per sub-question in parallel',
+    '(each sees the original question too), and combines the answers that finished. Progress goes to',
+    'stderr (a live view on a terminal), the answer to stdout. The API key comes only from the',
+    'environment: OPENROUTER_API_KEY, OPENAI_API_KEY, or the variable named by provider.apiKeyEnv.',
+  ].join('\n'),
+  options: HEAVY_OPTIONS,
+  positionals: { min: 1, max: Number.MAX_SAFE_INTEGER, names: '<question>' },
+  exitCodes: AGENT_EXIT_CODES,
+  examples: [
+    'marshal heavy "What are the trade-offs of WebAssembly on the server?"',
+    'marshal heavy -n 8 --strategy debate --timeout 600 "Is P = NP likely?"',
+    'marshal heavy --base-url http://127.0.0.1:11434/v1 --model llama3.1 --json "..."',
+  ],
+  run: runHeavyCommand,
+};

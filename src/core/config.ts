@@ -1,0 +1,222 @@
+import { readFile } from 'node:fs/promises';
+import { extname } from 'node:path';
+import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Node as YamlNode } from 'yaml';
+import { z } from 'zod';
+import { describeValue, MarshalError } from './errors.ts';
+import { sanitizeForLog } from './log-hygiene.ts';
+
+export interface ConfigLoadOptions {
+  /** Variables for `${VAR}` interpolation (pass the CLI's io.env). */
+  env?: Readonly<Record<string, string | undefined>>;
+}
+
+/** A config problem: file, line, key path, bad value and what was expected. */
+export class ConfigError extends MarshalError {
+  constructor(message: string, details: Record<string, unknown>, cause?: unknown) {
+    super('E_CONFIG', message, { details, cause });
+    this.name = 'ConfigError';
+  }
+}
+
+/**
+ * Loads a YAML or JSON config file and validates it with a zod schema (use `z.strictObject` so
+ * unknown keys are errors). String values may use `${VAR}` or `${VAR:-default}` from `options.env`.
+ *
+ * @example
+ * const cfg = await loadConfigFile('cluster.yaml', ClusterSchema, { env: io.env });
+ */
+export async function loadConfigFile<S extends z.ZodType>(
+  path: string,
+  schema: S,
+  options: ConfigLoadOptions = {},
+): Promise<z.output<S>> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    const what = code === 'ENOENT' ? 'not found' : code === 'EISDIR' ? 'is a directory' : 'cannot be read';
+    throw new ConfigError(`${sanitizeForLog(path)}: config file ${what}`, { file: path, errno: code }, err);
+  }
+  return parseConfigText(text, path, schema, options);
+}
+
+/** Parses config text (YAML, or JSON when the file name ends in .json) and validates it. */
+export function parseConfigText<S extends z.ZodType>(
+  text: string,
+  fileName: string,
+  schema: S,
+  options: ConfigLoadOptions = {},
+): z.output<S> {
+  const file = sanitizeForLog(fileName);
+  const lineCounter = new LineCounter();
+  const isJson = extname(fileName).toLowerCase() === '.json';
+  let doc: ReturnType<typeof parseDocument>;
+  try {
+    doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
+  } catch (err) {
+    throw new ConfigError(`${file}: cannot parse: ${(err as Error).message}`, { file }, err);
+  }
+  if (doc.errors.length > 0) {
+    const e = doc.errors[0]!;
+    const pos = lineCounter.linePos(e.pos[0]);
+    const kind = isJson ? 'JSON' : 'YAML';
+    throw new ConfigError(`${file}:${pos.line}:${pos.col}: invalid ${kind}: ${firstLine(e.message)}`, {
+      file,
+      line: pos.line,
+      column: pos.col,
+    });
+  }
+  const raw: unknown = doc.toJS({ maxAliasCount: 100 }) ?? {};
+  const lineOf = (path: readonly PropertyKey[]): number | undefined => {
+    const node = nodeAt(doc.contents as YamlNode | null, path);
+    const start = node?.range?.[0];
+    return start === undefined ? undefined : lineCounter.linePos(start).line;
+  };
+  const interpolated = interpolate(raw, [], options.env ?? {}, (path, message, value) => {
+    const line = lineOf(path);
+    throw new ConfigError(
+      `${file}${line ? `:${line}` : ''}: ${sanitizeForLog(`${formatPath(path)}: ${message}`)}`,
+      {
+        file,
+        line,
+        path: formatPath(path),
+        value,
+      },
+    );
+  });
+  const result = schema.safeParse(interpolated);
+  if (result.success) return result.data;
+  // A misspelt key usually yields both "unknown key" and "missing key": the unknown one says more.
+  const issue = result.error.issues.find((i) => i.code === 'unrecognized_keys') ?? result.error.issues[0]!;
+  const path = issue.path;
+  const unknownKey = issue.code === 'unrecognized_keys' ? issue.keys[0] : undefined;
+  const fullPath = unknownKey !== undefined ? [...path, unknownKey] : path;
+  const line = lineOf(fullPath) ?? lineOf(path);
+  const value = valueAt(interpolated, fullPath);
+  const message =
+    unknownKey !== undefined
+      ? `unknown key ${JSON.stringify(unknownKey)}${suggestKeys(schema, path, String(unknownKey))}`
+      : value === undefined && issue.code === 'invalid_type'
+        ? `required key is missing (expected ${issue.expected})`
+        : `${issue.message.replace(/, received .*$/, '')}, got ${describeValue(value)}`;
+  const more =
+    result.error.issues.length > 1 ? ` (and ${result.error.issues.length - 1} more problem(s))` : '';
+  throw new ConfigError(
+    `${file}${line ? `:${line}` : ''}: ${sanitizeForLog(`${formatPath(fullPath)}: ${message}`)}${more}`,
+    {
+      file,
+      line,
+      path: formatPath(fullPath),
+      value,
+      issues: result.error.issues.map((i) => ({ path: formatPath(i.path), message: i.message })),
+    },
+  );
+}
+
+/** The JSON Schema (draft 2020-12) of a config schema, for `marshal config schema`. */
+export function configJsonSchema(schema: z.ZodType): Record<string, unknown> {
+  return z.toJSONSchema(schema, { unrepresentable: 'any' }) as Record<string, unknown>;
+}
+
+const VAR = /\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}|\$\$\{/g;
+
+function interpolate(
+  value: unknown,
+  path: PropertyKey[],
+  env: Readonly<Record<string, string | undefined>>,
+  fail: (path: PropertyKey[], message: string, value: unknown) => never,
+): unknown {
+  if (typeof value === 'string') {
+    return value.replace(VAR, (match, name: string | undefined, fallback: string | undefined) => {
+      if (name === undefined) return '${'; // `$${` escapes a literal `${`
+      const v = env[name];
+      if (v !== undefined && v !== '') return v;
+      if (fallback !== undefined) return fallback;
+      return fail(path, `environment variable ${name} is not set (used as ${match})`, value);
+    });
+  }
+  if (Array.isArray(value)) return value.map((v, i) => interpolate(v, [...path, i], env, fail));
+  if (value !== null && typeof value === 'object') {
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(value)) out[k] = interpolate(v, [...path, k], env, fail);
+    return out;
+  }
+  return value;
+}
+
+function nodeAt(node: YamlNode | null, path: readonly PropertyKey[]): YamlNode | null {
+  let current: unknown = node;
+  for (const key of path) {
+    if (isMap(current)) {
+      const pair = current.items.find((p) => (isScalar(p.key) ? p.key.value : p.key) === key);
+      if (!pair) return null;
+      current = pair.value;
+    } else if (isSeq(current) && typeof key === 'number') {
+      current = current.items[key];
+    } else {
+      return null;
+    }
+  }
+  return (current as YamlNode | null) ?? null;
+}
+
+function valueAt(value: unknown, path: readonly PropertyKey[]): unknown {
+  let current = value;
+  for (const key of path) {
+    if (current === null || typeof current !== 'object') return undefined;
+    current = (current as Record<PropertyKey, unknown>)[key];
+  }
+  return current;
+}
+
+/** `nodes[1].host` style rendering of a key path; `(root)` for the document itself. */
+export function formatPath(path: readonly PropertyKey[]): string {
+  if (path.length === 0) return '(root)';
+  let out = '';
+  for (const key of path) {
+    if (typeof key === 'number') out += `[${key}]`;
+    else out += out === '' ? String(key) : `.${String(key)}`;
+  }
+  return out;
+}
+
+function suggestKeys(schema: z.ZodType, path: readonly PropertyKey[], bad: string): string {
+  const keys = allowedKeysAt(schema, path);
+  if (!keys || keys.length === 0) return '';
+  const near = keys.find(
+    (k) => k.toLowerCase() === bad.toLowerCase() || k.replace(/[-_]/g, '') === bad.replace(/[-_]/g, ''),
+  );
+  return near ? ` (did you mean ${JSON.stringify(near)}?)` : ` (allowed: ${keys.join(', ')})`;
+}
+
+type AnyDef = {
+  type: string;
+  shape?: Record<string, z.ZodType>;
+  innerType?: z.ZodType;
+  element?: z.ZodType;
+  in?: z.ZodType;
+};
+
+/** The keys an object schema allows at `path`, following optional/default/array wrappers. */
+function allowedKeysAt(schema: z.ZodType, path: readonly PropertyKey[]): string[] | undefined {
+  let current: z.ZodType | undefined = schema;
+  let i = 0;
+  for (let guard = 0; current && guard < 64; guard++) {
+    const def: AnyDef = (current as unknown as { _zod: { def: AnyDef } })._zod.def;
+    if (def.innerType) current = def.innerType;
+    else if (def.type === 'pipe' && def.in) current = def.in;
+    else if (i === path.length)
+      return def.type === 'object' && def.shape ? Object.keys(def.shape) : undefined;
+    else if (def.type === 'object' && def.shape) current = def.shape[String(path[i++])];
+    else if (def.type === 'array' && def.element) {
+      current = def.element;
+      i++;
+    } else return undefined;
+  }
+  return undefined;
+}
+
+function firstLine(s: string): string {
+  return s.split('\n')[0] ?? s;
+}

@@ -1,0 +1,210 @@
+/**
+ * The supervisor's HTTP control API, bound to 127.0.0.1 on the first free port of a range.
+ *
+ *   GET  /health                 open: {status:'alive', port, pid}
+ *   GET  /status                 token: the supervisor's status
+ *   GET  /logs?n=80[&follow=1]   token: {logs:[...]}; with follow, JSONL chunks until the client leaves
+ *   POST /restart                token: restart the child
+ *   POST /switch {target}        token: switch environments (409 when one is in progress)
+ *   POST /stop  (alias /kill)    token: stop supervising and exit
+ *
+ * Unlike the original (0.0.0.0, CORS *, no auth), every request must name a loopback Host, state
+ * changes and status need `Authorization: Bearer <.control_token>`, bodies are capped and no CORS
+ * header is ever sent, so browsers cannot drive it cross-origin.
+ */
+import { readFile, unlink } from 'node:fs/promises';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { z } from 'zod';
+import { writeFileAtomic } from '../core/atomic-file.ts';
+import { MarshalError } from '../core/errors.ts';
+import { bearerMatches, createControlToken, isLoopbackHost } from './control-auth.ts';
+import './control-errors.ts';
+import { handleLogs } from './control-logs.ts';
+import { listenInRange, type PortRange } from './port-range.ts';
+
+/** What the API drives; a `SupervisorHandle` fits structurally. */
+export interface ControlTarget {
+  status(): unknown;
+  restart(): unknown;
+  switchTo(target: string): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export interface ControlApiOptions {
+  target: ControlTarget;
+  /** `.metadata/.control_port`, written atomically once listening. */
+  portFile: string;
+  /** `.metadata/.control_token`, created fresh (0600) at start. */
+  tokenFile: string;
+  /** The JSONL log served by /logs (supervisor-switch.log). */
+  logFile: string;
+  /** Ports to try in order; default 5050-5100. `{from: 0, to: 0}` takes an ephemeral port. */
+  ports?: PortRange;
+  /** Largest accepted request body; default 4096 bytes. */
+  maxBodyBytes?: number;
+  /** Poll interval of /logs?follow=1; default 250 ms. */
+  followIntervalMs?: number;
+}
+
+export interface ControlApi {
+  port: number;
+  token: string;
+  close(): Promise<void>;
+}
+
+const SwitchBody = z.strictObject({ target: z.string().min(1).max(200) });
+
+/** Starts the control API; closing it removes the port and token files when they are still ours. */
+export async function startControlApi(options: ControlApiOptions): Promise<ControlApi> {
+  const token = await createControlToken(options.tokenFile);
+  const closing = new AbortController();
+  const server = createServer((req, res) => {
+    route(req, res, options, token, closing.signal, port).catch((err: unknown) => {
+      if (!res.headersSent)
+        send(res, 500, { error: 'internal', message: String((err as Error)?.message ?? err) });
+      else res.destroy();
+    });
+  });
+  server.headersTimeout = 5000;
+  server.requestTimeout = 10_000;
+  server.keepAliveTimeout = 1000;
+  let port: number;
+  try {
+    port = await listenInRange(server, options.ports ?? { from: 5050, to: 5100 });
+    await writeFileAtomic(options.portFile, `${port}\n`);
+  } catch (err) {
+    server.close();
+    await unlink(options.tokenFile).catch(() => undefined);
+    throw err;
+  }
+  let closed: Promise<void> | undefined;
+  return {
+    port,
+    token,
+    close() {
+      closed ??= (async () => {
+        closing.abort();
+        await new Promise<void>((resolve) => {
+          server.close(() => resolve());
+          server.closeAllConnections();
+        });
+        await removeIfContent(options.portFile, String(port));
+        await removeIfContent(options.tokenFile, token);
+      })();
+      return closed;
+    },
+  };
+}
+
+async function route(
+  req: IncomingMessage,
+  res: ServerResponse,
+  options: ControlApiOptions,
+  token: string,
+  closing: AbortSignal,
+  port: number,
+): Promise<void> {
+  if (!isLoopbackHost(req.headers.host)) return send(res, 403, { error: 'forbidden_host' });
+  const url = new URL(req.url ?? '/', 'http://127.0.0.1');
+  const path = url.pathname.replace(/\/+$/, '') || '/';
+  const method = req.method ?? 'GET';
+  if (path === '/health') {
+    if (method !== 'GET') return send(res, 405, { error: 'method_not_allowed' });
+    return send(res, 200, { status: 'alive', port, pid: process.pid });
+  }
+  const routes: Record<string, string> = {
+    '/status': 'GET',
+    '/logs': 'GET',
+    '/restart': 'POST',
+    '/switch': 'POST',
+    '/stop': 'POST',
+    '/kill': 'POST',
+  };
+  const expected = routes[path];
+  if (!expected) return send(res, 404, { error: 'not_found' });
+  if (!bearerMatches(req.headers.authorization, token)) {
+    res.setHeader('WWW-Authenticate', 'Bearer');
+    return send(res, 401, { error: 'unauthorized' });
+  }
+  if (method !== expected) return send(res, 405, { error: 'method_not_allowed' });
+  const body = await readBody(req, options.maxBodyBytes ?? 4096);
+  if (body === undefined) return send(res, 413, { error: 'body_too_large' });
+  switch (path) {
+    case '/status':
+      return send(res, 200, options.target.status());
+    case '/logs':
+      return handleLogs(req, res, url, options.logFile, closing, options.followIntervalMs ?? 250);
+    case '/restart':
+      await options.target.restart();
+      return send(res, 202, { status: 'restart_requested' });
+    case '/switch':
+      return handleSwitch(res, body, options.target);
+    default:
+      send(res, 202, { status: 'stopping' });
+      // Answer first: stopping closes this server.
+      setImmediate(() => void options.target.stop().catch(() => undefined));
+      return;
+  }
+}
+
+async function handleSwitch(res: ServerResponse, body: string, target: ControlTarget): Promise<void> {
+  let parsed: z.infer<typeof SwitchBody>;
+  try {
+    parsed = SwitchBody.parse(JSON.parse(body || 'null'));
+  } catch {
+    return send(res, 400, { error: 'invalid_body', message: 'expected JSON {"target": "<environment>"}' });
+  }
+  try {
+    // Resolves once the switch has begun (its lock held); its outcome goes to the status file.
+    await target.switchTo(parsed.target);
+  } catch (err) {
+    const code = err instanceof MarshalError ? err.code : 'E_INTERNAL';
+    const message = err instanceof Error ? err.message : String(err);
+    return send(res, httpStatusFor(err), { error: code, message });
+  }
+  return send(res, 202, { status: 'switching', target: parsed.target });
+}
+
+/** 409 busy, 400 bad target, 503 supervisor stopping, 500 anything else. */
+function httpStatusFor(err: unknown): number {
+  if (!(err instanceof MarshalError)) return 500;
+  if (err.code === 'E_SUPERVISOR_STOPPED') return 503;
+  if (err.exitCode === 6) return 409;
+  if (err.exitCode === 2) return 400;
+  return 500;
+}
+
+/** The body as text, or undefined when it exceeds `limit` bytes (the connection is then closed). */
+async function readBody(req: IncomingMessage, limit: number): Promise<string | undefined> {
+  const declared = Number(req.headers['content-length'] ?? 0);
+  if (declared > limit) {
+    req.resume();
+    return undefined;
+  }
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > limit) return undefined;
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+/** Sends a JSON response that browsers and caches must not reuse. */
+export function send(res: ServerResponse, status: number, body: unknown): void {
+  const text = `${JSON.stringify(body)}\n`;
+  res.writeHead(status, {
+    'content-type': 'application/json; charset=utf-8',
+    'content-length': Buffer.byteLength(text),
+    'cache-control': 'no-store',
+    'x-content-type-options': 'nosniff',
+    ...(status === 413 ? { connection: 'close' } : {}),
+  });
+  res.end(text);
+}
+
+async function removeIfContent(path: string, expected: string): Promise<void> {
+  const text = await readFile(path, 'utf8').catch(() => undefined);
+  if (text !== undefined && text.trim() === expected) await unlink(path).catch(() => undefined);
+}

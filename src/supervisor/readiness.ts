@@ -1,0 +1,102 @@
+/**
+ * Readiness of a freshly started child: K consecutive successful probes (default 3) every
+ * `intervalMs` (default 50 ms, see {@link DEFAULT_HEALTH_INTERVAL_MS}), bounded by `timeoutMs`,
+ * failing at once when the child
+ * exits. A probe succeeds only when the endpoint answers (HTTP 2xx/3xx on the health path, or a TCP
+ * connect) AND, where /proc can tell, the listening socket belongs to the child's process group,
+ * so an old child or a stranger still holding the port never makes a new child look ready.
+ */
+import { type ProbeResult, probeHttp, probeTcp, waitHealthy } from '../core/probe.ts';
+import type { EnvironmentSpec } from './environment.ts';
+import { baseUrl } from './server-args.ts';
+import { portOwnership } from './socket-owner.ts';
+
+/** Options of {@link waitChildReady}. */
+export interface ReadinessOptions {
+  /** Consecutive successes needed (default 3). */
+  consecutive?: number;
+  intervalMs?: number;
+  timeoutMs: number;
+  /** Bound on one probe (default 2000 ms, ComfyGit's). */
+  probeTimeoutMs?: number;
+  signal?: AbortSignal;
+  /** Settles when the child exits: readiness fails at once. */
+  exited?: Promise<unknown>;
+  onProbe?: (result: ProbeResult, attempt: number) => void;
+}
+
+/** Outcome of {@link waitChildReady}. */
+export type ReadinessResult =
+  | { ok: true; attempts: number; elapsedMs: number }
+  | { ok: false; reason: 'timeout' | 'exited' | 'aborted'; attempts: number; message: string };
+
+/**
+ * Default probe interval (ms). A probe is one local GET (or connect), so probing often costs
+ * nothing, while every interval adds to each restart and switch: 3 successes 50 ms apart keep the
+ * supervisor's own overhead near 0.15 s (bench/supervisor.bench.ts). The original's 2 s spacing
+ * cost about 6 s per restart. Raise it with --health-interval for servers with expensive health
+ * endpoints.
+ */
+export const DEFAULT_HEALTH_INTERVAL_MS = 50;
+/** Default consecutive successes for ready. */
+export const DEFAULT_READY_CONSECUTIVE = 3;
+/** Default bound on one probe (ms, ComfyGit's 2 s). */
+export const DEFAULT_PROBE_TIMEOUT_MS = 2000;
+
+/** One probe of `spec`'s endpoint, counted only when the listener belongs to group `pgid`. */
+export function childProbe(
+  spec: Pick<EnvironmentSpec, 'host' | 'port' | 'health'>,
+  pgid: number,
+  probeTimeoutMs = DEFAULT_PROBE_TIMEOUT_MS,
+): (signal: AbortSignal) => Promise<ProbeResult> {
+  return async (signal) => {
+    const result =
+      spec.health.kind === 'http'
+        ? await probeHttp({
+            url: `${baseUrl(spec.host, spec.port)}${spec.health.path}`,
+            timeoutMs: probeTimeoutMs,
+            signal,
+          })
+        : await probeTcp({ host: spec.host, port: spec.port, timeoutMs: probeTimeoutMs, signal });
+    if (!result.ok) return result;
+    const owner = await portOwnership(spec.port, pgid);
+    if (owner.status === 'foreign' || owner.status === 'none') {
+      const by =
+        owner.status === 'foreign' && owner.holders.length > 0
+          ? `pid ${owner.holders.join(', ')}`
+          : 'another process';
+      return {
+        ok: false,
+        reason: 'error',
+        message: `port ${spec.port} answers, but its listener is held by ${by}, not by the child (group ${pgid})`,
+        latencyMs: result.latencyMs,
+      };
+    }
+    return result;
+  };
+}
+
+/** Waits until the child in group `pgid` serving `spec` is ready (see the module comment). */
+export async function waitChildReady(
+  spec: Pick<EnvironmentSpec, 'host' | 'port' | 'health'>,
+  pgid: number,
+  options: ReadinessOptions,
+): Promise<ReadinessResult> {
+  const result = await waitHealthy(childProbe(spec, pgid, options.probeTimeoutMs), {
+    consecutive: options.consecutive ?? DEFAULT_READY_CONSECUTIVE,
+    intervalMs: options.intervalMs ?? DEFAULT_HEALTH_INTERVAL_MS,
+    timeoutMs: options.timeoutMs,
+    signal: options.signal,
+    exited: options.exited,
+    onProbe: options.onProbe,
+  });
+  if (result.ok) return { ok: true, attempts: result.attempts, elapsedMs: result.elapsedMs };
+  const last = result.last && !result.last.ok ? `; last probe: ${result.last.message}` : '';
+  const message =
+    result.reason === 'timeout'
+      ? `not ready after ${options.timeoutMs} ms (${result.attempts} probes${last})`
+      : result.reason === 'exited'
+        ? 'the child exited before it was ready'
+        : 'readiness check aborted';
+  return { ok: false, reason: result.reason, attempts: result.attempts, message };
+}

@@ -1,0 +1,300 @@
+/**
+ * The effect interpreter: holds the machine state, applies events one at a time (a queue, so
+ * effects of one transition run in order before the next event), and runs effects against the
+ * real world (processes, files, timers). Effects that take long (sync, start, readiness, stop) run
+ * in the background and report back with events; they never await `dispatch`.
+ */
+import { childEnv } from './child-env.ts';
+import { type ChildEntry, Children } from './children.ts';
+import { runEffect } from './effect-runner.ts';
+import { type EnvironmentSpec, loadEnvironment } from './environment.ts';
+import type { SupervisorLog } from './event-log.ts';
+import type { SupervisorEvent, SupervisorState } from './machine-types.ts';
+import { PidWriter } from './pid-writer.ts';
+import { type MetadataPaths, metadataPaths, type SwitchStatus } from './protocol.ts';
+import type { Settings } from './settings.ts';
+import { activeSwitch, isFinal, phaseOf, transition } from './state-machine.ts';
+import type { StatusHost } from './status-writer.ts';
+import type { SupervisorEventRecord, SupervisorResult, SupervisorStatus } from './supervisor-types.ts';
+import { SwitchLock } from './switch-lock.ts';
+import type { Workspace } from './workspace.ts';
+
+/** What a {@link Runtime} is built from. */
+export interface RuntimeInit {
+  workspace: Workspace;
+  serverArgs: string[];
+  baseEnv: Readonly<Record<string, string | undefined>>;
+  settings: Settings;
+  state: SupervisorState;
+  onEvent: ((e: SupervisorEventRecord) => void) | undefined;
+}
+
+/** One supervisor's live state and effect interpreter (see the module comment). */
+export class Runtime implements StatusHost {
+  state: SupervisorState;
+  switchStatus: SwitchStatus | null = null;
+  readonly ws: Workspace;
+  readonly paths: MetadataPaths;
+  readonly settings: Settings;
+  readonly lock: SwitchLock;
+  readonly children: Children;
+  /** `.orchestrator.pid` writer. */
+  readonly pid: PidWriter;
+  readonly #init: RuntimeInit;
+  readonly #queue: Array<{ event: SupervisorEvent; resolve: () => void }> = [];
+  #pumping = false;
+  readonly #timers = new Set<NodeJS.Timeout>();
+  /** Running syncs by op id (aborted by cancel_sync and at finish). */
+  readonly syncs = new Map<number, AbortController>();
+  readonly #listeners = new Set<(s: SupervisorStatus) => void>();
+  #serialTail: Promise<unknown> = Promise.resolve();
+  #finished = false;
+  readonly lifetime = new AbortController();
+  resolveDone: (r: SupervisorResult) => void = () => {};
+  /** The JSONL log, once `.metadata/` exists. */
+  log: SupervisorLog | null = null;
+
+  constructor(init: RuntimeInit) {
+    this.#init = init;
+    this.ws = init.workspace;
+    this.paths = metadataPaths(init.workspace.root);
+    this.settings = init.settings;
+    this.state = init.state;
+    this.pid = new PidWriter(this.paths.orchestratorPid, (m) => this.warn(m));
+    this.lock = new SwitchLock(this.paths.switchLock, init.settings.lockTtlMs, (m) => this.warn(m));
+    this.children = new Children({
+      graceMs: init.settings.graceMs,
+      portFreeTimeoutMs: init.settings.portFreeTimeoutMs,
+      pdeathsig: init.settings.pdeathsig,
+      loadSpec: (env) => this.loadSpec(env),
+      childEnv: (spec) => this.childEnv(spec),
+      onOutput: (stream, line, pid) => this.emit({ type: 'child_output', at: Date.now(), stream, line, pid }),
+      onSpawned: (entry, proc) => this.#onSpawned(entry, proc.pid),
+      onExited: (entry, outcome) => this.#onExited(entry, outcome),
+      onWarning: (m) => this.warn(m),
+    });
+  }
+
+  get finished(): boolean {
+    return this.#finished;
+  }
+
+  emit(e: SupervisorEventRecord): void {
+    try {
+      this.log?.write(e);
+    } catch {
+      // A full disk must not stop supervision; onEvent still sees the event.
+    }
+    try {
+      this.#init.onEvent?.(e);
+    } catch (err) {
+      // A listener's bug must not break supervision; it is logged once per event.
+      this.log?.write({
+        type: 'warning',
+        at: Date.now(),
+        message: `onEvent listener failed: ${String(err)}`,
+      });
+    }
+  }
+
+  warn(message: string): void {
+    this.emit({ type: 'warning', at: Date.now(), message });
+  }
+
+  loadSpec(env: string): Promise<EnvironmentSpec> {
+    return loadEnvironment(this.ws, env, { serverArgs: this.#init.serverArgs, env: this.#init.baseEnv });
+  }
+
+  /** The child's environment (see child-env.ts). */
+  childEnv(spec: EnvironmentSpec): Record<string, string> {
+    return childEnv(this.#init.baseEnv, spec, this.ws.root);
+  }
+
+  /** Runs `op` after every earlier serial op (protocol-file takes and switch acceptance). */
+  serial<T>(op: () => Promise<T>): Promise<T> {
+    const run = this.#serialTail.then(op, op);
+    this.#serialTail = run.catch(() => undefined);
+    return run;
+  }
+
+  /** Queues `event`; resolves once it and its effects have been applied. Never await it from an effect. */
+  dispatch(event: SupervisorEvent): Promise<void> {
+    return new Promise((resolve) => {
+      this.#queue.push({ event, resolve });
+      void this.#pump();
+    });
+  }
+
+  async #pump(): Promise<void> {
+    if (this.#pumping) return;
+    this.#pumping = true;
+    try {
+      for (let item = this.#queue.shift(); item; item = this.#queue.shift()) {
+        try {
+          await this.#apply(item.event);
+        } catch (err) {
+          this.warn(`internal: ${item.event.type}: ${err instanceof Error ? err.message : String(err)}`);
+        } finally {
+          item.resolve();
+        }
+      }
+    } finally {
+      this.#pumping = false;
+    }
+  }
+
+  async #apply(event: SupervisorEvent): Promise<void> {
+    const prev = this.state;
+    const { state, effects } = transition(prev, event);
+    if (state === prev && effects.length === 0) return;
+    this.state = state;
+    if (state.kind !== prev.kind || state.ctx.env !== prev.ctx.env) {
+      this.emit({
+        type: 'state',
+        at: Date.now(),
+        from: prev.kind,
+        to: state.kind,
+        phase: phaseOf(state),
+        environment: this.environment(),
+        cause:
+          event.type === 'child_exited'
+            ? `child_exited(${event.code ?? event.signal ?? event.startError})`
+            : event.type,
+      });
+    }
+    for (const effect of effects) {
+      try {
+        await runEffect(this, effect);
+      } catch (err) {
+        this.warn(`effect ${effect.type} failed: ${err instanceof Error ? err.message : String(err)}`);
+      }
+    }
+    this.notify();
+  }
+
+  /** Set by supervisor.ts: handles the exit-43 request (take, lock, dispatch). */
+  onTakeRequest: () => Promise<void> = async () => {};
+
+  /** Dispatches `event` after `ms` (cleared when supervision finishes). */
+  schedule(ms: number, event: SupervisorEvent): void {
+    this.later(ms, () => void this.dispatch(event));
+  }
+
+  /** Runs `fn` after `ms` unless supervision has finished by then. */
+  later(ms: number, fn: () => void): void {
+    if (this.#finished) return;
+    const timer = setTimeout(() => {
+      this.#timers.delete(timer);
+      fn();
+    }, ms);
+    this.#timers.add(timer);
+  }
+
+  #onSpawned(entry: ChildEntry, pid: number): void {
+    this.emit({
+      type: 'child_started',
+      at: Date.now(),
+      environment: entry.env,
+      pid,
+      argv: entry.spec?.start ?? [],
+    });
+    this.writePid();
+    void this.dispatch({ type: 'child_spawned', gen: entry.gen, pid });
+  }
+
+  #onExited(entry: ChildEntry, o: { code: number | null; signal: string | null; startError?: string }): void {
+    this.emit({
+      type: 'child_exited',
+      at: Date.now(),
+      environment: entry.env,
+      pid: entry.proc?.pid ?? null,
+      code: o.code,
+      signal: o.signal,
+      ...(o.startError === undefined ? {} : { error: o.startError }),
+    });
+    this.writePid();
+    void this.dispatch({ type: 'child_exited', gen: entry.gen, ...o });
+  }
+
+  /** Rewrites `.orchestrator.pid` with the current child's identity. */
+  writePid(): void {
+    if (this.#finished) return;
+    const child = this.children.current();
+    this.pid.write({
+      kind: 'marshal-supervisor',
+      workspace: this.ws.root,
+      environment: this.environment(),
+      childPid: child?.proc?.pid ?? null,
+      childPgid: child?.proc?.pid ?? null,
+      childStartTime: child?.startTime ?? null,
+    });
+  }
+
+  /** The environment shown in status (the target once its child runs). */
+  environment(): string {
+    const st = this.state;
+    return st.kind === 'switch_validating' || st.kind === 'switch_stopping_target'
+      ? st.sw.target
+      : st.ctx.env;
+  }
+
+  status(): SupervisorStatus {
+    return {
+      running: !this.#finished,
+      pid: process.pid,
+      environment: this.environment(),
+      childPid: this.children.current()?.proc?.pid ?? null,
+      state: phaseOf(this.state),
+      restarts: this.state.ctx.restarts,
+      switchStatus: this.switchStatus,
+    };
+  }
+
+  onChange(listener: (s: SupervisorStatus) => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  notify(): void {
+    const snapshot = this.status();
+    for (const l of [...this.#listeners]) {
+      try {
+        l(snapshot);
+      } catch {
+        // A listener's bug must not break supervision.
+      }
+    }
+  }
+
+  /** Start-up failed before supervision began: nothing runs, status says stopped. */
+  abandon(): void {
+    this.#finished = true;
+    this.lifetime.abort();
+    for (const t of this.#timers) clearTimeout(t);
+    this.#timers.clear();
+    this.state = { kind: 'stopped', ctx: this.state.ctx };
+    this.notify();
+  }
+
+  /** Ends supervision: timers, syncs, readiness, children (groups included), lock, PID file, log; resolves done. */
+  async finish(exitCode: 0 | 4, reason: string): Promise<void> {
+    if (this.#finished) return;
+    for (const t of this.#timers) clearTimeout(t);
+    this.#timers.clear();
+    for (const ac of this.syncs.values()) ac.abort();
+    this.lifetime.abort();
+    await this.children.stopAll();
+    if (this.lock.held) {
+      await this.lock.release();
+      if (activeSwitch(this.state)) this.warn('switch lock released at exit');
+    }
+    this.#finished = true;
+    await this.pid.close();
+    const state = isFinal(this.state) && this.state.kind === 'crash_loop' ? 'crash_loop' : 'stopped';
+    this.emit({ type: 'finished', at: Date.now(), exitCode, state, reason });
+    this.notify();
+    await this.log?.close().catch(() => undefined);
+    this.log = null;
+    this.resolveDone({ exitCode, state, reason });
+  }
+}

@@ -1,0 +1,15 @@
+/** marshal/testing: public test doubles for the agents subsystem. */
+export {
+  type FakeOpenAIServer,
+  type FakeReply,
+  type FakeScript,
+  type RecordedRequest,
+  startFakeOpenAIServer,
+} from './fake-openai-server.ts';
+export {
+  createScriptedModel,
+  type RecordedChatRequest,
+  type ScriptedModel,
+  type ScriptedReplies,
+  type ScriptedReply,
+} from './scripted-model.ts';

@@ -1,0 +1,86 @@
+import '../errors.ts';
+import { assertNever } from '../../core/errors.ts';
+import { centeredClipping } from './centered-clipping.ts';
+import { coordinateMedian } from './coordinate-median.ts';
+import { geometricMedian } from './geometric-median.ts';
+import { multiKrum } from './krum.ts';
+import { mean } from './mean.ts';
+import { checkShape, preconditionFailed } from './preconditions.ts';
+import { trimmedMean } from './trimmed-mean.ts';
+import {
+  AGGREGATION_RULES,
+  type AggregateOptions,
+  type AggregateResult,
+  type AggregationRule,
+  type Vectors,
+} from './types.ts';
+
+export type { AggregateOptions, AggregateResult, AggregationRule, Vector, Vectors } from './types.ts';
+export { AGGREGATION_RULES } from './types.ts';
+
+/** One line per rule: what it computes and what it requires (for help and docs). */
+export const AGGREGATION_RULE_PRECONDITIONS: Readonly<Record<AggregationRule, string>> = {
+  mean: 'n >= f + 1 (not robust: the baseline)',
+  median: 'n >= 2f + 1',
+  'trimmed-mean': 'f <= trim (default f), n >= 2 trim + 1',
+  krum: 'n >= 2f + 3',
+  'multi-krum': 'n >= 2f + 3, 1 <= m <= n - f (default m = n - f)',
+  'geometric-median': 'n >= 2f + 1',
+  'centered-clipping': 'n >= 2f + 1',
+};
+
+/** True when `name` is one of {@link AGGREGATION_RULES}. */
+export function isAggregationRule(name: string): name is AggregationRule {
+  return (AGGREGATION_RULES as readonly string[]).includes(name);
+}
+
+/**
+ * Aggregates one vector per worker with a robust rule that tolerates `f` Byzantine inputs. Pure:
+ * reads the inputs, never modifies them, returns a new Float64Array. Every rule checks its
+ * preconditions first (see {@link AGGREGATION_RULE_PRECONDITIONS}) and all of them require a
+ * non-empty list of equal-length Float32Array/Float64Array inputs with finite values; a violation
+ * raises MarshalError 'E_AGGREGATION_PRECONDITION' (exit 2) naming the rule and the condition.
+ *
+ * @example
+ * const { result, selected } = aggregate('krum', [a, b, c, d, e], { f: 1 });
+ */
+export function aggregate(
+  rule: AggregationRule,
+  vectors: Vectors,
+  options: AggregateOptions,
+): AggregateResult {
+  if (!isAggregationRule(rule)) {
+    preconditionFailed(rule, 'known rule', `unknown rule, expected one of ${AGGREGATION_RULES.join(', ')}`);
+  }
+  const { f } = options;
+  const d = checkShape(rule, vectors, f);
+  if (options.m !== undefined && rule !== 'multi-krum') {
+    preconditionFailed(
+      rule,
+      'm only for multi-krum',
+      `m applies to multi-krum only, got m = ${String(options.m)}`,
+      {
+        m: options.m,
+      },
+    );
+  }
+  switch (rule) {
+    case 'mean':
+      return { rule, f, result: mean(vectors, f, d) };
+    case 'median':
+      return { rule, f, result: coordinateMedian(vectors, f, d) };
+    case 'trimmed-mean':
+      return { rule, f, result: trimmedMean(vectors, f, d, options.trim ?? f) };
+    case 'krum':
+    case 'multi-krum': {
+      const m = rule === 'krum' ? 1 : (options.m ?? vectors.length - f);
+      return { rule, f, ...multiKrum(vectors, f, d, m, rule) };
+    }
+    case 'geometric-median':
+      return { rule, f, ...geometricMedian(vectors, f, d, options) };
+    case 'centered-clipping':
+      return { rule, f, ...centeredClipping(vectors, f, d, options) };
+    default:
+      return assertNever(rule, 'aggregation rule');
+  }
+}

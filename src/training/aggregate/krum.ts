@@ -1,0 +1,75 @@
+import { centredGram, gramIsFinite, squaredDistances } from './gram.ts';
+import { weightedSum } from './mean.ts';
+import { failNonFinite, preconditionFailed, requireN } from './preconditions.ts';
+import { selectInPlace } from './select.ts';
+import type { Vectors } from './types.ts';
+
+export interface KrumOutcome {
+  result: Float64Array;
+  /** Indices of the chosen vectors, best score first (ties to the lower index). */
+  selected: number[];
+  scores: number[];
+}
+
+/**
+ * Krum and Multi-Krum (Blanchard et al., NeurIPS 2017). Each input's score is the sum of its
+ * squared Euclidean distances to its n - f - 2 nearest other inputs; Krum returns the input with
+ * the lowest score, Multi-Krum the average of the m lowest (m = 1 is Krum). Unlike the original
+ * coordinator's flagger, the distances are squared and the neighbour count is n - f - 2, so a
+ * cluster of up to f colluding copies still pays for the distance to the honest inputs.
+ * Preconditions: n >= 2f + 3; 1 <= m <= n - f.
+ */
+export function multiKrum(
+  vectors: Vectors,
+  f: number,
+  d: number,
+  m: number,
+  rule: 'krum' | 'multi-krum',
+): KrumOutcome {
+  const n = vectors.length;
+  requireN(rule, n, f, 2 * f + 3, 'n >= 2f + 3');
+  if (!Number.isSafeInteger(m) || m < 1 || m > n - f) {
+    preconditionFailed(
+      rule,
+      '1 <= m <= n - f',
+      `m must be an integer from 1 to n - f = ${n - f}, got ${String(m)}`,
+      {
+        n,
+        f,
+        m,
+      },
+    );
+  }
+  const G = centredGram(vectors, d);
+  if (!gramIsFinite(G, n)) failNonFinite(rule, vectors, 'squared norms');
+  const D = squaredDistances(G, n);
+  const scores = krumScores(D, n, n - f - 2);
+  if (scores.some((s) => !Number.isFinite(s))) failNonFinite(rule, vectors, 'squared distances');
+  const order = scores.map((_, i) => i).sort((a, b) => scores[a]! - scores[b]! || a - b);
+  const selected = order.slice(0, m);
+  let result: Float64Array;
+  if (m === 1) {
+    result = new Float64Array(vectors[selected[0]!]!);
+  } else {
+    // Sum in index order so the average does not depend on how ties in the scores were broken.
+    const weights = new Float64Array(n);
+    for (const i of selected) weights[i] = 1;
+    result = weightedSum(vectors, weights, d);
+    for (let k = 0; k < d; k++) result[k] = result[k]! / m;
+  }
+  return { result, selected, scores };
+}
+
+/** score_i = sum of the `neighbours` smallest D[i][j], j != i. */
+export function krumScores(D: Float64Array, n: number, neighbours: number): number[] {
+  const row = new Float64Array(n - 1);
+  const scores: number[] = [];
+  for (let i = 0; i < n; i++) {
+    for (let j = 0, o = 0; j < n; j++) if (j !== i) row[o++] = D[i * n + j]!;
+    if (neighbours < n - 1) selectInPlace(row, 0, n - 1, neighbours - 1);
+    let s = 0;
+    for (let t = 0; t < neighbours; t++) s += row[t]!;
+    scores.push(s);
+  }
+  return scores;
+}

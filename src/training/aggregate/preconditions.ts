@@ -1,0 +1,101 @@
+import { describeValue, MarshalError } from '../../core/errors.ts';
+import '../errors.ts';
+import type { AggregationRule, Vectors } from './types.ts';
+
+/** Raises E_AGGREGATION_PRECONDITION naming the rule, the violated condition and the values. */
+export function preconditionFailed(
+  rule: AggregationRule,
+  condition: string,
+  message: string,
+  details: Record<string, unknown> = {},
+): never {
+  throw new MarshalError('E_AGGREGATION_PRECONDITION', `${rule}: ${message}`, {
+    details: { rule, condition, ...details },
+  });
+}
+
+/**
+ * Checks what every rule needs: a non-empty list of typed arrays of one non-zero length and `f` a
+ * non-negative integer. Returns the dimension. Finite values are checked by each rule while it
+ * reads the data (see {@link failNonFinite}), so a clean input is read once.
+ */
+export function checkShape(rule: AggregationRule, vectors: Vectors, f: number): number {
+  if (typeof f !== 'number' || !Number.isSafeInteger(f) || f < 0) {
+    preconditionFailed(
+      rule,
+      'f is a non-negative integer',
+      `f must be a non-negative integer, got ${describeValue(f)}`,
+      {
+        f,
+      },
+    );
+  }
+  if (!Array.isArray(vectors) || vectors.length === 0) {
+    preconditionFailed(rule, 'n >= 1', 'needs at least one input vector, got none', { n: 0, f });
+  }
+  const d = vectorLength(rule, vectors, 0);
+  if (d === 0) preconditionFailed(rule, 'd >= 1', 'input vectors are empty (length 0)', { d });
+  for (let i = 1; i < vectors.length; i++) {
+    const len = vectorLength(rule, vectors, i);
+    if (len !== d) {
+      preconditionFailed(rule, 'equal lengths', `vector ${i} has length ${len}, vector 0 has length ${d}`, {
+        index: i,
+        length: len,
+        expected: d,
+      });
+    }
+  }
+  return d;
+}
+
+function vectorLength(rule: AggregationRule, vectors: Vectors, i: number): number {
+  const v = vectors[i];
+  if (!(v instanceof Float64Array) && !(v instanceof Float32Array)) {
+    preconditionFailed(rule, 'typed array inputs', `vector ${i} is not a Float32Array or Float64Array`, {
+      index: i,
+    });
+  }
+  return v.length;
+}
+
+/** Raises unless `n >= min`, stating the condition as `text` (e.g. "n >= 2f + 3"). */
+export function requireN(rule: AggregationRule, n: number, f: number, min: number, text: string): void {
+  if (n < min) {
+    preconditionFailed(rule, text, `requires ${text}, got n = ${n}, f = ${f} (needs n >= ${min})`, {
+      n,
+      f,
+      min,
+    });
+  }
+}
+
+/** The first non-finite value in the inputs, or undefined. */
+export function findNonFinite(
+  vectors: Vectors,
+): { index: number; coordinate: number; value: number } | undefined {
+  for (let i = 0; i < vectors.length; i++) {
+    const v = vectors[i]!;
+    for (let k = 0; k < v.length; k++) {
+      const x = v[k]!;
+      if (x - x !== 0) return { index: i, coordinate: k, value: x };
+    }
+  }
+  return undefined;
+}
+
+/**
+ * Called when a rule saw a non-finite intermediate: names the first non-finite input value, or
+ * reports an overflow when every input is finite.
+ */
+export function failNonFinite(rule: AggregationRule, vectors: Vectors, what = 'intermediate sums'): never {
+  const bad = findNonFinite(vectors);
+  if (bad) {
+    preconditionFailed(
+      rule,
+      'finite values',
+      `vector ${bad.index} has a non-finite value ${String(bad.value)} at coordinate ${bad.coordinate}`,
+      { index: bad.index, coordinate: bad.coordinate, value: String(bad.value) },
+    );
+  }
+  preconditionFailed(rule, 'finite values', `${what} overflow: input magnitudes are too large`, {});
+}

@@ -1,0 +1,141 @@
+/**
+ * Fact gathering (effectful): everything the pure planner and pre-flight need, read from the
+ * cluster as it is now. Node failures are facts (status 'failed' with a reason), not exceptions;
+ * only invalid input (path escapes, an unknown script, a bad calibration file) throws.
+ */
+import { hostname } from 'node:os';
+import { readJsonFile } from '../core/atomic-file.ts';
+import { MarshalError } from '../core/errors.ts';
+import {
+  type CalibrateOptions,
+  type CalibrationReport,
+  CalibrationReportSchema,
+  calibrateCluster,
+} from './calibrate.ts';
+import { type CheckpointFact, checkpointFact } from './checkpoint-fact.ts';
+import type { Cluster } from './cluster.ts';
+import type { DatasetFact } from './dataset.ts';
+import { type NodeProbe, probeNode, scriptPathOn } from './node-probe.ts';
+import { runSync, type SyncFact } from './sync.ts';
+
+export type { CheckpointFact } from './checkpoint-fact.ts';
+export type { NodeProbe } from './node-probe.ts';
+
+export interface CalibrationFact {
+  source: 'measured' | 'file' | 'plan' | 'skipped';
+  file?: string;
+  reason?: string;
+  report: CalibrationReport | null;
+}
+
+/** The world as gathered: the single input of `buildPlan` and `preflight`. */
+export interface Facts {
+  cluster: Cluster;
+  script: string;
+  dataset: DatasetFact;
+  checkpoint: CheckpointFact | null;
+  sync: SyncFact;
+  calibration: CalibrationFact;
+  probes: NodeProbe[];
+  coordinator: { hostname: string; uid: number | null };
+  gatheredAt: string;
+}
+
+export type CalibrationSource =
+  | { mode: 'measure'; options: Omit<CalibrateOptions, 'env' | 'signal'> }
+  | { mode: 'file'; path: string }
+  | { mode: 'given'; report: CalibrationReport | null; reason?: string }
+  | { mode: 'skip' };
+
+export interface GatherOptions {
+  script: string;
+  dataset: DatasetFact;
+  checkpointDir?: string;
+  calibration: CalibrationSource;
+  env: Readonly<Record<string, string | undefined>>;
+  cwd: string;
+  signal?: AbortSignal;
+  now?: () => Date;
+  probeTimeoutMs?: number;
+  syncTimeoutMs?: number;
+  onProgress?: (message: string) => void;
+}
+
+async function calibrationFact(cluster: Cluster, options: GatherOptions): Promise<CalibrationFact> {
+  const source = options.calibration;
+  switch (source.mode) {
+    case 'skip':
+      return {
+        source: 'skipped',
+        reason: 'calibration skipped (--skip-calibration): equal throughput assumed',
+        report: null,
+      };
+    case 'given':
+      return { source: 'plan', report: source.report, ...(source.reason ? { reason: source.reason } : {}) };
+    case 'file': {
+      const r = await readJsonFile(source.path, CalibrationReportSchema);
+      if (r.status !== 'ok') {
+        const why = r.status === 'invalid' ? r.issues.join('; ') : r.status;
+        throw new MarshalError('E_CALIBRATION_INVALID', `--calibration: ${source.path}: ${why}`, {
+          details: { field: '--calibration', value: source.path },
+        });
+      }
+      return { source: 'file', file: source.path, report: r.value };
+    }
+    case 'measure': {
+      options.onProgress?.('calibrating nodes');
+      const report = await calibrateCluster(cluster.nodes, {
+        ...source.options,
+        env: options.env,
+        ...(options.signal ? { signal: options.signal } : {}),
+      });
+      return { source: 'measured', report };
+    }
+  }
+}
+
+/** Gathers every fact. Phases run in the original's order: sync first, then the rest. */
+export async function gatherFacts(cluster: Cluster, options: GatherOptions): Promise<Facts> {
+  const now = options.now ?? (() => new Date());
+  const checkpoint = options.checkpointDir ? await checkpointFact(cluster, options.checkpointDir) : null;
+  for (const node of cluster.nodes) await scriptPathOn(node, options.script);
+  options.onProgress?.('pre-sync');
+  const sync = await runSync(cluster, {
+    env: options.env,
+    signal: options.signal,
+    timeoutMs: options.syncTimeoutMs,
+  });
+  options.onProgress?.('probing nodes (versions, script hashes)');
+  const probes = await Promise.all(
+    cluster.nodes.map((n) =>
+      probeNode(n, options.script, {
+        env: options.env,
+        signal: options.signal,
+        timeoutMs: options.probeTimeoutMs,
+      }),
+    ),
+  );
+  const ok = probes.filter((p) => p.status === 'ok');
+  if (ok.length > 0 && ok.every((p) => p.scriptSha256 === null)) {
+    throw new MarshalError(
+      'E_SCRIPT_NOT_FOUND',
+      `--script: ${JSON.stringify(options.script)} was found on no node (${ok.map((p) => `${p.node}: ${p.scriptError ?? '?'}`).join('; ')})`,
+      { details: { field: '--script', value: options.script } },
+    );
+  }
+  const calibration = await calibrationFact(cluster, options);
+  return {
+    cluster,
+    script: options.script,
+    dataset: options.dataset,
+    checkpoint,
+    sync,
+    calibration,
+    probes,
+    coordinator: {
+      hostname: hostname(),
+      uid: typeof process.getuid === 'function' ? process.getuid() : null,
+    },
+    gatheredAt: now().toISOString(),
+  };
+}

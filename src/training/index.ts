@@ -1,0 +1,62 @@
+/** The training subsystem: planning (pure), fact gathering, calibration and launching (effectful). */
+import './errors.ts';
+import './errors-plan.ts';
+
+export { AGGREGATION_RULES, aggregate, isAggregationRule } from './aggregate/index.ts';
+export { type Audit, type AuditRecord, auditPathFor, openAudit } from './audit.ts';
+export {
+  BenchmarkOutputSchema,
+  type CalibrateOptions,
+  type CalibrationReport,
+  CalibrationReportSchema,
+  calibrateCluster,
+  DEFAULT_BENCHMARK,
+  type NodeCalibration,
+  parseBenchmarkOutput,
+} from './calibrate.ts';
+export { type ChunkPlan, chunk } from './chunk.ts';
+export {
+  type Cluster,
+  type ClusterFile,
+  ClusterFileSchema,
+  type ClusterNode,
+  LAUNCHERS,
+  type Launcher,
+  loadCluster,
+  resolveClusterPath,
+} from './cluster.ts';
+export {
+  assessConsistency,
+  type ConsistencyResult,
+  DEFAULT_CONSISTENCY_THRESHOLD,
+  type NodeHash,
+} from './consistency.ts';
+export { type DatasetFact, readDataset } from './dataset.ts';
+export { TRAINING_PLAN_ERROR_CODES } from './errors-plan.ts';
+export {
+  type CalibrationSource,
+  type Facts,
+  type GatherOptions,
+  gatherFacts,
+  type NodeProbe,
+} from './facts.ts';
+export { launchCommands, rankEnv } from './launch/commands.ts';
+export { buildRunReport, type RankObservation, type RunReport, rankFlags } from './launch/run-report.ts';
+export { prepareProcesses, type RunOptions, runPlan } from './launch/runner.ts';
+export { type Metric, parseMetricLine } from './launch/telemetry.ts';
+export { type Layout, type LayoutOptions, layoutRanks, type RankLayout } from './layout.ts';
+export { type BuildPlanOptions, buildPlan } from './plan.ts';
+export {
+  PLAN_SCHEMA_VERSION,
+  type Plan,
+  type PlanBody,
+  PlanSchema,
+  planJsonSchema,
+  sealPlan,
+  verifyPlanSeal,
+} from './plan-schema.ts';
+export { CHECK_NAMES, type PreflightCheck, type PreflightResult, preflight } from './preflight.ts';
+export { mad, median, robustOutliers } from './robust-stats.ts';
+export { type ShardResult, shard } from './shard.ts';
+export { runSync, type SyncFact } from './sync.ts';
+export { isSshDestination, prepareCommand, remoteCommand, shellQuote } from './transport.ts';

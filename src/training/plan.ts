@@ -1,0 +1,206 @@
+/**
+ * The plan builder (pure): facts in, the sealed plan document out. Every section is present; a
+ * phase that could not run says `enabled: false` and why.
+ */
+
+import type { Facts } from './facts.ts';
+import { launchCommands } from './launch/commands.ts';
+import { type LayoutOptions, layoutRanks } from './layout.ts';
+import { PLAN_SCHEMA_VERSION, type Plan, type PlanBody, sealPlan } from './plan-schema.ts';
+import { type PreflightOptions, preflight } from './preflight.ts';
+
+export interface BuildPlanOptions extends LayoutOptions, PreflightOptions {
+  /** Directory of the plan file: coordinator-side launchers (mpirun, mlx) run there. */
+  planDir: string;
+}
+
+const byKey = <T>(entries: Array<[string, T]>): Record<string, T> => Object.fromEntries(entries);
+
+/** Builds and seals the plan. Pure: time comes from `facts.gatheredAt`. */
+export function buildPlan(facts: Facts, options: BuildPlanOptions): Plan {
+  const layout = layoutRanks(facts, options);
+  const checklist = preflight(facts, { ...options, layout });
+  const { cluster } = facts;
+  const ranks = layout.ranks;
+  const chunkSize = layout.chunking.enabled ? layout.chunking.chunkSize : null;
+  const commands = launchCommands({
+    launcher: cluster.launcher,
+    master: cluster.master,
+    script: facts.script,
+    ranks,
+    steps: layout.steps,
+    chunkSize,
+    coordinatorUid: facts.coordinator.uid,
+    coordinatorDir: options.planDir,
+  });
+  const report = facts.calibration.report;
+  const mlx = cluster.launcher === 'mlx';
+  const totalThroughput = ranks.reduce((s, r) => s + r.throughput, 0);
+  const hashes = byKey(facts.probes.map((p) => [p.node, p.status === 'ok' ? p.scriptSha256 : null]));
+  const c = layout.consistency;
+  const sync = facts.sync;
+  const body: PlanBody = {
+    schemaVersion: PLAN_SCHEMA_VERSION,
+    kind: 'marshal.training-plan',
+    created_at: facts.gatheredAt,
+    status: checklist.overall_status === 'fail' ? 'blocked' : 'ready',
+    cluster: {
+      file: cluster.file,
+      launcher: cluster.launcher,
+      master: cluster.master,
+      nodes: cluster.nodes.map((n) => ({
+        name: n.name,
+        host: n.host,
+        slots: n.slots,
+        python: n.python,
+        workdir: n.workdir,
+      })),
+    },
+    script: facts.script,
+    dataset: facts.dataset,
+    strategy: {
+      approach: report
+        ? 'data parallel, shards proportional to calibrated throughput, equal step count per rank'
+        : 'data parallel, equal shards (no calibration), equal step count per rank',
+      launcher: cluster.launcher,
+      backend: mlx ? 'jaccl' : 'gloo',
+      nodes: cluster.nodes.length,
+      world_size: ranks.length,
+      participating_nodes: [...new Set(ranks.map((r) => r.node))],
+      excluded_nodes: layout.excluded,
+    },
+    batch_configuration: {
+      global_batch_size: layout.globalBatchSize,
+      steps: layout.steps,
+      per_rank_batch_size: byKey(ranks.map((r) => [String(r.rank), r.batch_size])),
+      gradient_accumulation_steps: 1,
+      learning_rate_scaling:
+        'scale the learning rate linearly with global_batch_size; gradients are averaged over the examples of each step',
+    },
+    distributed_config: {
+      launcher: cluster.launcher,
+      master_addr: cluster.master.addr,
+      master_port: cluster.master.port,
+      backend: mlx ? 'jaccl' : 'gloo',
+      ranks,
+      processes: commands.processes,
+      hostfile: commands.hostfile,
+      notes: commands.notes,
+    },
+    rdma_config: mlx
+      ? {
+          enabled: true,
+          backend: 'jaccl',
+          transport: 'RDMA over Thunderbolt 5 (JACCL); fall back to the TCP ring backend without it',
+          env_vars: { MLX_METAL_FAST_SYNCH: '1', TOKENIZERS_PARALLELISM: 'false' },
+          setup: 'rdma_ctl enable (one-time, in Recovery OS); macOS 26.2+; Thunderbolt Bridge off',
+        }
+      : {
+          enabled: false,
+          reason: 'torch.distributed with gloo on CPU: collectives run over TCP, no RDMA transport',
+          backend: 'gloo',
+          transport: 'tcp',
+          env_vars: commands.processes[0]?.env.GLOO_SOCKET_IFNAME ? { GLOO_SOCKET_IFNAME: 'lo' } : {},
+          setup: null,
+        },
+    checkpoint_strategy: facts.checkpoint
+      ? {
+          enabled: true,
+          dir: facts.checkpoint.dir,
+          create_at_launch: !facts.checkpoint.exists,
+          frequency: layout.chunking.enabled ? 'after every coordinator chunk' : 'at the end of every epoch',
+        }
+      : {
+          enabled: false,
+          reason: 'no --checkpoint-dir given',
+          dir: null,
+          create_at_launch: false,
+          frequency: null,
+        },
+    performance_targets: report
+      ? {
+          enabled: true,
+          expected_throughput_eps: totalThroughput,
+          expected_epoch_seconds: totalThroughput > 0 ? facts.dataset.count / totalThroughput : null,
+          max_step_latency_ms: options.maxLatencyMs ?? 500,
+        }
+      : {
+          enabled: false,
+          reason: 'no calibration: throughput unknown',
+          expected_throughput_eps: null,
+          expected_epoch_seconds: null,
+          max_step_latency_ms: options.maxLatencyMs ?? 500,
+        },
+    verification_steps: [
+      `marshal train check --plan <plan.json> re-runs the pre-flight against the cluster as it is now`,
+      `marshal train launch --plan <plan.json> --dry-run prints every command and env`,
+      'each rank reports MARSHAL_METRIC lines; run-report.json sums examples per rank against its shard',
+      'final param_hash must agree across ranks (flagged in run-report.json otherwise)',
+      'loss and grad_norm are flagged when non-finite or robust outliers across ranks',
+    ],
+    pre_rdma_sync: {
+      enabled: sync.status !== 'not_configured',
+      ...(sync.status === 'not_configured' ? { reason: 'no sync.script in the cluster file' } : {}),
+      sync_script: sync.status === 'not_configured' ? null : sync.script,
+      validation_checks: ['script_exists', 'execution_success'],
+      block_on_failure: true,
+      sync_status: sync.status,
+      exit_code: sync.status === 'ok' || sync.status === 'failed' ? sync.exitCode : null,
+      sync_output: sync.status === 'ok' || sync.status === 'failed' ? sync.output : null,
+    },
+    hardware_calibration: {
+      enabled: report !== null,
+      ...(report ? {} : { reason: facts.calibration.reason ?? 'no calibration' }),
+      source: facts.calibration.source,
+      measured_performance: report
+        ? byKey(
+            report.nodes.flatMap((n) =>
+              n.status === 'ok' ? [[n.node, n.throughput] as [string, number]] : [],
+            ),
+          )
+        : {},
+      workload_distribution: byKey(
+        [...new Set(ranks.map((r) => r.node))].map((node) => [
+          node,
+          ranks.filter((r) => r.node === node).reduce((s, r) => s + r.share, 0),
+        ]),
+      ),
+      heterogeneity: layout.heterogeneity,
+      warnings: layout.shardWarnings,
+      report,
+    },
+    worker_consistency: {
+      enabled: c.status !== 'skipped',
+      ...(c.status === 'skipped' ? { reason: c.message } : {}),
+      validation_checks: ['script_hash_sha256', 'consistency_threshold'],
+      script_hash: c.majorityHash,
+      agreement: c.agreement,
+      consistency_threshold: c.threshold,
+      is_consistent: c.status === 'pass' || c.status === 'skipped',
+      status: c.status,
+      node_hashes: hashes,
+      byzantine_detection: {
+        enabled: facts.probes.length > 1,
+        divergent_workers: c.divergent,
+        policy:
+          'majority hash is the reference; a strict-majority minority is excluded (warn); no strict majority fails',
+      },
+    },
+    coordinator_chunking: {
+      enabled: layout.chunking.enabled,
+      reason: layout.chunking.reason,
+      threshold: layout.chunking.threshold,
+      chunk_size: layout.chunking.chunkSize,
+      num_chunks: layout.chunking.chunks.length,
+      chunks_per_rank: byKey(
+        ranks.map((r) => [String(r.rank), layout.chunking.chunks.filter((k) => k.rank === r.rank).length]),
+      ),
+      memory_management: { gc_collect: layout.chunking.enabled },
+      progress_reporting: layout.chunking.enabled
+        ? 'rank R: Processing chunk i/N (p% complete) on stderr'
+        : null,
+    },
+    pre_flight_checklist: checklist,
+  };
+  return sealPlan(body);
+}

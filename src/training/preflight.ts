@@ -1,0 +1,273 @@
+/**
+ * Pre-flight checklist (pure): the original's eight checks, in its order, each
+ * `pass | warn | fail | skipped` with a message and a fix command. A check whose inputs are
+ * missing is `skipped`, never a vacuous pass. Overall: any fail -> fail, else any warn -> warn.
+ */
+import type { Facts } from './facts.ts';
+import { type Layout, type LayoutOptions, layoutRanks } from './layout.ts';
+
+export const CHECK_NAMES = [
+  'hardware_layer',
+  'worker_layer',
+  'checkpoint_layer',
+  'gradient_layer',
+  'performance_layer',
+  'health_check',
+  'pre_rdma_sync',
+  'worker_consistency',
+] as const;
+export type CheckName = (typeof CHECK_NAMES)[number];
+export type CheckStatus = 'pass' | 'warn' | 'fail' | 'skipped';
+
+export interface PreflightCheck {
+  name: CheckName;
+  status: CheckStatus;
+  message: string;
+  fix_command: string | null;
+}
+
+export interface PreflightResult {
+  checks: PreflightCheck[];
+  overall_status: 'pass' | 'warn' | 'fail';
+  block_on_failure: true;
+}
+
+export interface PreflightOptions extends LayoutOptions {
+  /** Free space the checkpoint directory needs (default 1 GiB). */
+  minFreeBytes?: number;
+  /** Step latency above which performance warns (default 500 ms, the original's threshold). */
+  maxLatencyMs?: number;
+  /** Coefficient of variation of throughputs above which performance warns (default 0.2). */
+  maxThroughputCv?: number;
+  /** A layout already computed from the same facts. */
+  layout?: Layout;
+}
+
+const GiB = 2 ** 30;
+const check = (
+  name: CheckName,
+  status: CheckStatus,
+  message: string,
+  fix: string | null = null,
+): PreflightCheck => ({
+  name,
+  status,
+  message,
+  fix_command: fix,
+});
+
+function hardware(facts: Facts): PreflightCheck {
+  const report = facts.calibration.report;
+  if (!report)
+    return check(
+      'hardware_layer',
+      'skipped',
+      facts.calibration.reason ?? 'no calibration: equal throughput assumed',
+    );
+  const usable = report.nodes.filter((n) => n.status === 'ok' && n.throughput > 0);
+  const bad = report.nodes.filter((n) => !(n.status === 'ok' && n.throughput > 0));
+  const fix = `marshal train calibrate --cluster ${facts.cluster.file}`;
+  const listed = (ns: typeof report.nodes) =>
+    ns
+      .map((n) =>
+        n.status === 'ok' ? `${n.node} ${n.throughput.toFixed(2)} ex/s` : `${n.node}: ${n.reason}`,
+      )
+      .join('; ');
+  if (usable.length === 0)
+    return check('hardware_layer', 'fail', `no node has a usable calibration (${listed(bad)})`, fix);
+  if (bad.length > 0)
+    return check('hardware_layer', 'warn', `excluded from the distribution: ${listed(bad)}`, fix);
+  return check('hardware_layer', 'pass', `${usable.length} node(s) calibrated: ${listed(usable)}`);
+}
+
+function worker(facts: Facts, layout: Layout): PreflightCheck {
+  const failed = facts.probes.filter((p) => p.status === 'failed');
+  if (failed.length > 0) {
+    const hosts = failed
+      .map((p) => facts.cluster.nodes.find((n) => n.name === p.node))
+      .filter((n) => n !== undefined);
+    const fix = hosts
+      .map((n) =>
+        n.transport === 'ssh'
+          ? `ssh -o BatchMode=yes ${n.host} true`
+          : `ls -d ${n.workdir} && ${n.python} -V`,
+      )
+      .join(' && ');
+    return check(
+      'worker_layer',
+      'fail',
+      `unreachable: ${failed.map((p) => `${p.node} (${p.reason})`).join('; ')}`,
+      fix || null,
+    );
+  }
+  if (layout.ranks.length === 0) return check('worker_layer', 'fail', 'no node is left to take part', null);
+  return check(
+    'worker_layer',
+    'pass',
+    `${facts.probes.length} node(s) reachable; world size ${layout.ranks.length}`,
+  );
+}
+
+function checkpoint(facts: Facts, minFree: number): PreflightCheck {
+  const c = facts.checkpoint;
+  if (!c) return check('checkpoint_layer', 'skipped', 'no --checkpoint-dir given');
+  const mk = `mkdir -p ${c.dir}`;
+  if (c.error) return check('checkpoint_layer', 'fail', c.error, mk);
+  if (!c.writable)
+    return check(
+      'checkpoint_layer',
+      'fail',
+      `${c.nearestExisting} is not writable`,
+      `chmod u+w ${c.nearestExisting}`,
+    );
+  const where = c.exists ? c.dir : `${c.dir} (created at launch under ${c.nearestExisting})`;
+  if (c.freeBytes === null) return check('checkpoint_layer', 'warn', `${where}: free space unknown`);
+  const free = `${(c.freeBytes / GiB).toFixed(1)} GiB free`;
+  if (c.freeBytes < minFree) {
+    return check(
+      'checkpoint_layer',
+      'fail',
+      `${where}: ${free}, needs ${(minFree / GiB).toFixed(1)} GiB`,
+      `df -h ${c.nearestExisting}`,
+    );
+  }
+  return check('checkpoint_layer', 'pass', `${where} is writable, ${free}`);
+}
+
+function gradient(layout: Layout): PreflightCheck {
+  const w = layout.ranks.length;
+  if (w === 0) return check('gradient_layer', 'skipped', 'no ranks to synchronise');
+  if (w === 1) return check('gradient_layer', 'skipped', 'single rank: no gradient synchronisation');
+  const short = layout.ranks.filter((r) => r.batch_size * layout.steps < r.examples);
+  if (short.length > 0) {
+    return check(
+      'gradient_layer',
+      'fail',
+      `ranks ${short.map((r) => r.rank).join(', ')} cannot cover their shard in ${layout.steps} steps`,
+    );
+  }
+  const idle = layout.ranks.filter((r) => r.examples === 0);
+  const sizes = layout.ranks.map((r) => r.batch_size).join('/');
+  if (idle.length > 0) {
+    return check(
+      'gradient_layer',
+      'warn',
+      `ranks ${idle.map((r) => r.rank).join(', ')} hold no examples and only join the all-reduce`,
+    );
+  }
+  return check(
+    'gradient_layer',
+    'pass',
+    `all-reduce over ${w} ranks, ${layout.steps} steps each, batch sizes ${sizes}`,
+  );
+}
+
+function performance(facts: Facts, layout: Layout, options: PreflightOptions): PreflightCheck {
+  const report = facts.calibration.report;
+  if (!report || layout.ranks.length === 0)
+    return check('performance_layer', 'skipped', 'no calibration to estimate throughput from');
+  const total = layout.ranks.reduce((s, r) => s + r.throughput, 0);
+  const seconds = facts.dataset.count / total;
+  const slow = report.nodes.filter((n) => n.status === 'ok' && n.latency_ms > (options.maxLatencyMs ?? 500));
+  const estimate = `expected ${total.toFixed(1)} ex/s, ~${seconds.toFixed(1)} s per epoch`;
+  if (slow.length > 0) {
+    return check(
+      'performance_layer',
+      'warn',
+      `${estimate}; step latency above ${options.maxLatencyMs ?? 500} ms on ${slow.map((n) => n.node).join(', ')}`,
+    );
+  }
+  const cv = layout.heterogeneity?.cv ?? 0;
+  if (cv > (options.maxThroughputCv ?? 0.2)) {
+    return check(
+      'performance_layer',
+      'warn',
+      `${estimate}; heterogeneous nodes (cv ${(cv * 100).toFixed(0)}%): shares follow measured throughput`,
+    );
+  }
+  return check('performance_layer', 'pass', estimate);
+}
+
+function health(facts: Facts): PreflightCheck {
+  const ok = facts.probes.filter((p) => p.status === 'ok');
+  if (ok.length === 0) return check('health_check', 'skipped', 'no node answered the health probe');
+  const noTorch = ok.filter((p) => p.torch === null);
+  if (noTorch.length > 0) {
+    return check(
+      'health_check',
+      'fail',
+      `torch does not import on ${noTorch.map((p) => `${p.node} (${p.torchError ?? '?'})`).join('; ')}`,
+      "set the node's python to an interpreter with torch installed",
+    );
+  }
+  const torch = new Set(ok.map((p) => p.torch));
+  const listing = ok.map((p) => `${p.node}: python ${p.python}, torch ${p.torch}`).join('; ');
+  if (torch.size > 1)
+    return check(
+      'health_check',
+      'fail',
+      `torch versions differ: ${listing}`,
+      'install the same torch version on every node',
+    );
+  const minor = new Set(ok.map((p) => p.python.split('.').slice(0, 2).join('.')));
+  if (minor.size > 1) return check('health_check', 'warn', `python versions differ: ${listing}`);
+  return check('health_check', 'pass', listing);
+}
+
+function sync(facts: Facts): PreflightCheck {
+  const s = facts.sync;
+  switch (s.status) {
+    case 'not_configured':
+      return check('pre_rdma_sync', 'skipped', 'no sync.script in the cluster file');
+    case 'missing':
+      return check(
+        'pre_rdma_sync',
+        'warn',
+        `sync script ${s.script} not found; continuing without sync`,
+        `ls -l ${s.script}`,
+      );
+    case 'failed':
+      return check(
+        'pre_rdma_sync',
+        'fail',
+        `sync script exited with ${s.exitCode ?? 'no code'}: ${s.output}`,
+        s.script,
+      );
+    case 'ok':
+      return check('pre_rdma_sync', 'pass', `sync script succeeded in ${s.durationMs} ms`);
+  }
+}
+
+function consistency(facts: Facts, layout: Layout): PreflightCheck {
+  const c = layout.consistency;
+  const fix = facts.cluster.syncScript
+    ? facts.cluster.syncScript
+    : `copy ${facts.script} to every node's workdir`;
+  return check(
+    'worker_consistency',
+    c.status,
+    c.message,
+    c.status === 'pass' || c.status === 'skipped' ? null : fix,
+  );
+}
+
+/** Runs the eight checks over gathered facts. Pure. */
+export function preflight(facts: Facts, options: PreflightOptions = {}): PreflightResult {
+  const layout = options.layout ?? layoutRanks(facts, options);
+  const checks = [
+    hardware(facts),
+    worker(facts, layout),
+    checkpoint(facts, options.minFreeBytes ?? GiB),
+    gradient(layout),
+    performance(facts, layout, options),
+    health(facts),
+    sync(facts),
+    consistency(facts, layout),
+  ];
+  const overall_status = checks.some((c) => c.status === 'fail')
+    ? 'fail'
+    : checks.some((c) => c.status === 'warn')
+      ? 'warn'
+      : 'pass';
+  return { checks, overall_status, block_on_failure: true };
+}

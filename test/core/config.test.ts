@@ -1,0 +1,131 @@
+import assert from 'node:assert/strict';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { z } from 'zod';
+import { ConfigError, configJsonSchema, loadConfigFile, parseConfigText } from '../../src/core/config.ts';
+import { exitCodeFor } from '../../src/core/errors.ts';
+
+const Schema = z.strictObject({
+  name: z.string().min(1),
+  port: z.number().int().min(1).max(65535),
+  nodes: z
+    .array(z.strictObject({ host: z.string(), slots: z.number().int().positive().default(1) }))
+    .default([]),
+  token: z.string().optional(),
+});
+
+let dir: string;
+before(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'marshal-config-'));
+});
+after(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+function expectConfigError(fn: () => unknown, ...parts: string[]): ConfigError {
+  try {
+    fn();
+  } catch (err) {
+    assert.ok(err instanceof ConfigError, `expected ConfigError, got ${String(err)}`);
+    assert.equal(err.code, 'E_CONFIG');
+    assert.equal(exitCodeFor(err), 2);
+    for (const p of parts)
+      assert.ok(err.message.includes(p), `message ${JSON.stringify(err.message)} lacks ${p}`);
+    return err;
+  }
+  assert.fail('expected an error');
+}
+
+describe('config loading', () => {
+  it('loads YAML with defaults applied', async () => {
+    const file = join(dir, 'ok.yaml');
+    await writeFile(file, 'name: a\nport: 8080\nnodes:\n  - host: local\n');
+    const cfg = await loadConfigFile(file, Schema);
+    assert.deepEqual(cfg, { name: 'a', port: 8080, nodes: [{ host: 'local', slots: 1 }] });
+  });
+
+  it('loads JSON files', async () => {
+    const file = join(dir, 'ok.json');
+    await writeFile(file, JSON.stringify({ name: 'b', port: 1 }));
+    assert.equal((await loadConfigFile(file, Schema)).name, 'b');
+  });
+
+  it('names file, line, key path, value and expectation for a bad value', () => {
+    const err = expectConfigError(
+      () => parseConfigText('name: a\nport: 8080\nnodes:\n  - host: x\n    slots: -3\n', 'c.yaml', Schema),
+      'c.yaml:5',
+      'nodes[0].slots',
+      '-3',
+    );
+    assert.equal(err.details?.path, 'nodes[0].slots');
+    assert.equal(err.details?.value, -3);
+  });
+
+  it('rejects unknown keys and suggests the near one', () => {
+    expectConfigError(
+      () => parseConfigText('name: a\nPort: 1\n', 'c.yaml', Schema),
+      'c.yaml:2',
+      'unknown key "Port"',
+      'did you mean "port"',
+    );
+    expectConfigError(
+      () => parseConfigText('name: a\nport: 1\nnodes:\n  - host: x\n    cores: 2\n', 'c.yaml', Schema),
+      'nodes[0].cores',
+      'allowed: host, slots',
+    );
+  });
+
+  it('reports YAML and JSON syntax errors with a position', () => {
+    expectConfigError(
+      () => parseConfigText('name: [a\nport: 1\n', 'bad.yaml', Schema),
+      'bad.yaml:',
+      'invalid YAML',
+    );
+    expectConfigError(
+      () => parseConfigText('{"name": "a",, }', 'bad.json', Schema),
+      'bad.json:1',
+      'invalid JSON',
+    );
+  });
+
+  it('rejects duplicate keys', () => {
+    expectConfigError(() => parseConfigText('name: a\nname: b\nport: 1\n', 'dup.yaml', Schema), 'dup.yaml:');
+  });
+
+  it('interpolates ${VAR} and ${VAR:-default} from the given env only', () => {
+    const cfg = parseConfigText('name: ${NAME}\nport: 2\ntoken: ${TOKEN:-none}\n', 'e.yaml', Schema, {
+      env: { NAME: 'from-env' },
+    });
+    assert.equal(cfg.name, 'from-env');
+    assert.equal(cfg.token, 'none');
+    expectConfigError(
+      () => parseConfigText('name: ${MISSING_VAR}\nport: 2\n', 'e.yaml', Schema, { env: {} }),
+      'e.yaml:1',
+      'name',
+      'MISSING_VAR is not set',
+    );
+    assert.equal(parseConfigText('name: $${X}\nport: 2\n', 'e.yaml', Schema).name, '${X}');
+  });
+
+  it('names missing, unreadable and directory files', async () => {
+    await assert.rejects(loadConfigFile(join(dir, 'nope.yaml'), Schema), /nope\.yaml: config file not found/);
+    await mkdir(join(dir, 'adir.yaml'));
+    await assert.rejects(loadConfigFile(join(dir, 'adir.yaml'), Schema), /is a directory/);
+  });
+
+  it('neutralises control characters of hostile file content in messages', () => {
+    const err = expectConfigError(() =>
+      parseConfigText('name: a\nport: 1\n"evil\\nkey": 1\n', 'x.yaml', Schema),
+    );
+    assert.ok(!err.message.includes('\n'), 'message must stay on one line');
+  });
+
+  it('prints a JSON Schema', () => {
+    const schema = configJsonSchema(Schema);
+    assert.equal(schema.type, 'object');
+    assert.equal(schema.additionalProperties, false);
+    assert.deepEqual(Object.keys(schema.properties as object).sort(), ['name', 'nodes', 'port', 'token']);
+  });
+});

@@ -1,0 +1,274 @@
+/**
+ * End to end through the real CLI (`node bin/marshal.js ...` child processes) in a temporary
+ * ComfyGit-layout workspace whose environments run the fixture server as ComfyUI/main.py.
+ */
+import assert from 'node:assert/strict';
+import { appendFile, readFile, rename, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import {
+  cliEnv,
+  FAST,
+  killAll,
+  liveGroupMembers,
+  recordedSupervisorPid,
+  runCli,
+  signal,
+  startCli,
+  statusJson,
+  stopLeftovers,
+} from './cli-harness.ts';
+import {
+  fixtureInfo,
+  fixturePost,
+  freePort,
+  makeWorkspace,
+  pidExists,
+  portOpen,
+  type TestWorkspace,
+  waitFor,
+} from './helpers.ts';
+
+const workspaces: TestWorkspace[] = [];
+after(async () => {
+  killAll();
+  for (const w of workspaces) {
+    await stopLeftovers(w.root);
+    await w.cleanup();
+  }
+});
+
+/**
+ * POSTs a control route to the fixture child. A connection reset seen once under heavy load is
+ * retried, but only when the very same child still answers (a replaced child is a real failure).
+ */
+async function postToChild(port: number, path: string, expectedPid: number): Promise<number> {
+  try {
+    return await fixturePost(port, path);
+  } catch (err) {
+    if ((await fixtureInfo(port))?.pid !== expectedPid) throw err;
+    return fixturePost(port, path);
+  }
+}
+
+async function workspace(envs: Parameters<typeof makeWorkspace>[0]['envs']): Promise<TestWorkspace> {
+  const w = await makeWorkspace({ envs });
+  workspaces.push(w);
+  return w;
+}
+
+describe('marshal supervise / switch / restart / status / logs / stop (e2e)', () => {
+  it('keeps a server up, restarts on 42, switches on 43, rolls back a broken switch, refuses a second switch, stops cleanly on SIGTERM', async () => {
+    const tw = await workspace({
+      a: { fixtureEnv: { FIXTURE_GRANDCHILD: '1' } },
+      b: {},
+      broken: { broken: 'exit-1' },
+      slow: { fixtureEnv: { FIXTURE_STARTUP_DELAY: '8' } },
+    });
+    const port = await freePort();
+    const ws = `--workspace=${tw.root}`;
+    const sup = startCli(['supervise', ws, '--env=a', ...FAST, '--', '--port', String(port)]);
+    try {
+      // Kept up: status shows the running child that answers on the port.
+      const first = await waitFor('running', async () => {
+        const s = await statusJson(tw.root);
+        return s.state === 'running' && s.childPid !== null ? s : null;
+      });
+      assert.equal(first.running, true);
+      assert.equal(first.environment, 'a');
+      assert.equal(first.pid, sup.pid);
+      assert.equal((await fixtureInfo(port))?.pid, first.childPid);
+
+      // A second supervisor for the same workspace is refused (exit 6), as is a nested one (exit 2).
+      const second = await runCli(['supervise', ws, '--env=b']);
+      assert.equal(second.code, 6, second.stderr);
+      assert.match(second.stderr, /already owns this workspace/);
+      const nested = await runCli(['supervise', ws, '--env=b'], cliEnv({ MARSHAL_SUPERVISED: '1' }));
+      assert.equal(nested.code, 2, nested.stderr);
+      assert.match(nested.stderr, /itself supervised/);
+
+      // The control API wants its token.
+      const apiPort = Number((await readFile(join(tw.metadataDir, '.control_port'), 'utf8')).trim());
+      assert.equal((await fetch(`http://127.0.0.1:${apiPort}/status`)).status, 401);
+      assert.equal((await fetch(`http://127.0.0.1:${apiPort}/health`)).status, 200);
+
+      // Exit 42: restarted.
+      await postToChild(port, '/exit?code=42', first.childPid!);
+      const restarted = await waitFor('restart after exit 42', async () => {
+        const s = await statusJson(tw.root);
+        return s.state === 'running' &&
+          s.childPid !== first.childPid &&
+          (await fixtureInfo(port))?.pid === s.childPid
+          ? s
+          : null;
+      });
+      assert.ok((restarted.restarts ?? 0) >= 1);
+
+      // The child writes .switch_request.json and exits 43: switched to b.
+      assert.equal(await postToChild(port, '/switch?target=b', restarted.childPid!), 200);
+      await waitFor('switch to b via exit 43', async () => (await fixtureInfo(port))?.env === 'b');
+      const onB = await statusJson(tw.root);
+      assert.equal(onB.environment, 'b');
+
+      // A switch to a broken environment rolls back to b: rolled_back, exit 4.
+      const broken = await runCli(['switch', 'broken', ws, '--wait', '--json']);
+      assert.equal(broken.code, 4, broken.stderr);
+      const brokenReport = JSON.parse(broken.stdout);
+      assert.equal(brokenReport.state, 'rolled_back');
+      assert.equal(brokenReport.status.target_env, 'broken');
+      assert.equal(brokenReport.status.source_env, 'b');
+      assert.equal((await fixtureInfo(port))?.env, 'b');
+
+      // A second switch while one is in progress: exit 6; the first one still completes.
+      const slow = startCli(['switch', 'slow', ws, '--wait', '--json']);
+      await waitFor('slow switch under way', async () => {
+        const s = await statusJson(tw.root);
+        return (
+          s.switchStatus?.target_env === 'slow' && ['starting', 'validating'].includes(s.switchStatus.state)
+        );
+      });
+      const concurrent = await runCli(['switch', 'a', ws]);
+      assert.equal(concurrent.code, 6, concurrent.stderr);
+      assert.match(concurrent.stderr, /in progress/);
+      const slowDone = await slow.exited;
+      assert.equal(slowDone.code, 0, slowDone.stderr);
+      assert.equal(JSON.parse(slowDone.stdout).state, 'complete');
+      assert.equal((await fixtureInfo(port))?.env, 'slow');
+
+      // Unknown environment: exit 2 naming it.
+      const unknown = await runCli(['switch', 'nope', ws]);
+      assert.equal(unknown.code, 2);
+      assert.match(unknown.stderr, /"nope" not found/);
+
+      // restart through the CLI.
+      const before = (await statusJson(tw.root)).childPid;
+      const r = await runCli(['restart', ws]);
+      assert.equal(r.code, 0, r.stderr);
+      await waitFor(
+        'restart via CLI',
+        async () => {
+          const s = await statusJson(tw.root);
+          return s.state === 'running' && s.childPid !== before;
+        },
+        { timeoutMs: 20_000 },
+      );
+
+      // logs renders the JSONL log for humans.
+      const logs = await runCli(['logs', ws, '-n', '200']);
+      assert.equal(logs.code, 0);
+      assert.match(logs.stdout, /rolled back to b/);
+      assert.doesNotMatch(logs.stdout, /^\{/m);
+
+      // SIGTERM: exit 0, no child, no grandchild, port and control port free, protocol files gone.
+      const last = await statusJson(tw.root);
+      await postToChild(port, '/switch?target=a', last.childPid!);
+      const onA = await waitFor('back on a (with a grandchild)', async () => {
+        const s = await statusJson(tw.root);
+        return s.state === 'running' && s.environment === 'a' && (await fixtureInfo(port))?.env === 'a'
+          ? s
+          : null;
+      });
+      assert.notEqual(onA.childPid, last.childPid);
+      const childPid = onA.childPid!;
+      signal(sup.pid, 'SIGTERM');
+      const done = await sup.exited;
+      assert.equal(done.code, 0, done.stderr);
+      assert.equal(pidExists(childPid), false);
+      assert.deepEqual(
+        await liveGroupMembers(childPid),
+        [],
+        'the whole child group is gone (grandchild included)',
+      );
+      assert.equal(await portOpen(port), false);
+      assert.equal(await portOpen(apiPort), false);
+      assert.equal(await recordedSupervisorPid(tw.root), undefined);
+      const after = await statusJson(tw.root);
+      assert.equal(after.running, false);
+      assert.equal(after.state, 'stopped');
+    } catch (err) {
+      // The supervisor's own account of what happened, for a failure under load.
+      (err as Error).message +=
+        `\n--- supervise stderr (tail) ---\n${sup.err().split('\n').slice(-60).join('\n')}`;
+      throw err;
+    }
+  });
+
+  it('ends a crash-looping environment in crash_loop with exit 4', async () => {
+    const tw = await workspace({ crashy: { broken: 'exit-1' } });
+    const r = await runCli([
+      'supervise',
+      `--workspace=${tw.root}`,
+      '--env=crashy',
+      ...FAST,
+      '--max-restarts=2',
+    ]);
+    assert.equal(r.code, 4, r.stderr);
+    assert.match(r.stderr, /crash_loop/);
+    const s = await statusJson(tw.root);
+    assert.equal(s.running, false);
+  });
+
+  it('reports status when nothing runs, and stop / restart say so', async () => {
+    const tw = await workspace({ a: {} });
+    const s = await statusJson(tw.root);
+    assert.deepEqual(s, {
+      running: false,
+      pid: null,
+      environment: null,
+      childPid: null,
+      state: 'stopped',
+      restarts: 0,
+      switchStatus: null,
+    });
+    const stop = await runCli(['stop', `--workspace=${tw.root}`]);
+    assert.equal(stop.code, 0);
+    assert.match(stop.stderr, /no supervisor is running/);
+    const restart = await runCli(['restart', `--workspace=${tw.root}`]);
+    assert.equal(restart.code, 1);
+    assert.match(restart.stderr, /no supervisor is running/);
+  });
+
+  it('logs renders, sanitises and follows the JSONL log across rotation until SIGINT', async () => {
+    const tw = await workspace({ a: {} });
+    const log = join(tw.metadataDir, 'supervisor-switch.log');
+    const rec = (message: string, level = 'info') =>
+      `${JSON.stringify({ timestamp: new Date().toISOString(), level, message })}\n`;
+    await writeFile(log, rec('first line') + rec('evil \u001b[31mred\u001b[0m\nforged line', 'warning'));
+    const tail = await runCli(['logs', `--workspace=${tw.root}`, '-n', '1']);
+    assert.equal(tail.code, 0);
+    assert.doesNotMatch(tail.stdout, /first line/);
+    assert.match(tail.stdout, /warning evil \\e\[31mred\\e\[0m\\nforged line/);
+    assert.doesNotMatch(tail.stdout, /\u001b/);
+    const follow = startCli(['logs', `--workspace=${tw.root}`, '-f', '-n', '0']);
+    await waitFor(
+      'logs -f started',
+      async () => {
+        await appendFile(log, rec('probe'));
+        return follow.out().includes('probe');
+      },
+      { timeoutMs: 30_000, intervalMs: 300 },
+    );
+    await appendFile(log, rec('before rotation'));
+    await rename(log, `${log}.1`);
+    await writeFile(log, rec('after rotation'));
+    await waitFor('lines across the rotation', () =>
+      /before rotation[\s\S]*after rotation/.test(follow.out()),
+    );
+    signal(follow.pid, 'SIGINT');
+    const done = await follow.exited;
+    assert.equal(done.code, 0, done.stderr);
+  });
+
+  it('validates options and names the bad value', async () => {
+    const tw = await workspace({ a: {} });
+    const missing = await runCli(['supervise', `--workspace=${tw.root}`]);
+    assert.equal(missing.code, 2);
+    assert.match(missing.stderr, /--env <name> is required/);
+    const bad = await runCli(['supervise', `--workspace=${tw.root}`, '--env=a', '--grace=-1']);
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /--grace must be a number from 0 to 3600, got "-1"/);
+    const noWs = await runCli(['status', '--workspace=/nonexistent/place']);
+    assert.equal(noWs.code, 2);
+    assert.match(noWs.stderr, /no workspace found/);
+  });
+});

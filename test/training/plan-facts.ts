@@ -1,0 +1,87 @@
+/** Builds synthetic `Facts` for the pure planner and pre-flight tests. */
+import type { CalibrationReport } from '../../src/training/calibrate.ts';
+import type { Cluster } from '../../src/training/cluster.ts';
+import type { Facts, NodeProbe } from '../../src/training/facts.ts';
+
+export const HASH_A = 'a'.repeat(64);
+export const HASH_B = 'b'.repeat(64);
+
+export function cluster(
+  nodes: Array<{ name: string; slots?: number }>,
+  extra: Partial<Cluster> = {},
+): Cluster {
+  return {
+    file: '/c/cluster.yaml',
+    dir: '/c',
+    launcher: 'direct',
+    master: { addr: '127.0.0.1', port: 29500 },
+    nodes: nodes.map((n) => ({
+      name: n.name,
+      host: 'local',
+      transport: 'local',
+      slots: n.slots ?? 1,
+      python: '/usr/bin/python3',
+      workdir: `/c/${n.name}`,
+    })),
+    syncScript: null,
+    allowedRoots: [],
+    ...extra,
+  };
+}
+
+export function okProbe(
+  node: string,
+  hash: string | null = HASH_A,
+  torch: string | null = '1.13.0',
+): NodeProbe {
+  return {
+    node,
+    status: 'ok',
+    python: '3.11.2',
+    torch,
+    scriptSha256: hash,
+    ...(hash ? {} : { scriptError: 'FileNotFoundError' }),
+  };
+}
+
+export function calibration(throughputs: Record<string, number>): CalibrationReport {
+  return {
+    schemaVersion: 1,
+    kind: 'marshal.calibration',
+    benchmark: 'bench.py',
+    duration_s: 1,
+    repeats: 1,
+    measured_at: '2026-01-01T00:00:00.000Z',
+    nodes: Object.entries(throughputs).map(([node, t]) => ({
+      node,
+      status: 'ok' as const,
+      throughput: t,
+      memory_gb: 0.1,
+      latency_ms: 10,
+      samples: [t],
+    })),
+  };
+}
+
+/** Two healthy nodes a (100 ex/s) and b (50 ex/s), 120,000 examples, a writable checkpoint dir. */
+export function facts(overrides: Partial<Facts> = {}): Facts {
+  const c = overrides.cluster ?? cluster([{ name: 'a' }, { name: 'b' }]);
+  return {
+    cluster: c,
+    script: 'train.py',
+    dataset: { source: '120000', kind: 'count', file: null, count: 120_000 },
+    checkpoint: {
+      dir: '/c/ckpt',
+      exists: false,
+      nearestExisting: '/c',
+      writable: true,
+      freeBytes: 50 * 2 ** 30,
+    },
+    sync: { status: 'not_configured' },
+    calibration: { source: 'file', report: calibration({ a: 100, b: 50 }) },
+    probes: c.nodes.map((n) => okProbe(n.name)),
+    coordinator: { hostname: 'test', uid: 1000 },
+    gatheredAt: '2026-01-01T00:00:00.000Z',
+    ...overrides,
+  };
+}

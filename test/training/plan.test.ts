@@ -1,0 +1,164 @@
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { describe, it } from 'node:test';
+import { loadPlanFile } from '../../src/cli/train-common.ts';
+import { buildPlan } from '../../src/training/plan.ts';
+import { PlanSchema, planJsonSchema, verifyPlanSeal } from '../../src/training/plan-schema.ts';
+import { calibration, cluster, facts, HASH_A, HASH_B, okProbe } from './plan-facts.ts';
+
+const SECTIONS = [
+  'strategy',
+  'batch_configuration',
+  'distributed_config',
+  'rdma_config',
+  'checkpoint_strategy',
+  'performance_targets',
+  'verification_steps',
+  'pre_rdma_sync',
+  'hardware_calibration',
+  'worker_consistency',
+  'coordinator_chunking',
+  'pre_flight_checklist',
+];
+const GOLDEN = new URL('../fixtures/training/plan-v1.json', import.meta.url);
+
+describe('buildPlan', () => {
+  it('writes every section, proportional shards summing to the dataset, chunking on', () => {
+    const plan = buildPlan(facts(), { planDir: '/c' });
+    for (const s of SECTIONS) assert.ok(s in plan, `section ${s}`);
+    const ranks = plan.distributed_config.ranks;
+    assert.equal(
+      ranks.reduce((s, r) => s + r.examples, 0),
+      120_000,
+    );
+    assert.deepEqual(
+      ranks.map((r) => [r.start, r.end]),
+      [
+        [0, 80_000],
+        [80_000, 120_000],
+      ],
+    );
+    assert.equal(plan.coordinator_chunking.enabled, true);
+    assert.equal(plan.status, 'ready');
+    assert.ok(PlanSchema.safeParse(plan).success);
+    assert.equal(verifyPlanSeal(plan).ok, true);
+    // Every rank covers its shard in the shared number of steps.
+    for (const r of ranks) assert.ok(r.batch_size * plan.batch_configuration.steps >= r.examples);
+  });
+
+  it('gives each direct rank the env:// contract', () => {
+    const plan = buildPlan(facts(), { planDir: '/c' });
+    const p = plan.distributed_config.processes[1]!;
+    assert.deepEqual(p.argv, ['/usr/bin/python3', 'train.py']);
+    assert.equal(p.cwd, '/c/b');
+    for (const k of ['MASTER_ADDR', 'MASTER_PORT', 'RANK', 'WORLD_SIZE', 'LOCAL_RANK', 'LOCAL_WORLD_SIZE']) {
+      assert.ok(k in p.env, k);
+    }
+    assert.equal(p.env.MARSHAL_SHARD_START, '80000');
+    assert.equal(p.env.MARSHAL_SHARD_END, '120000');
+    assert.equal(p.env.MARSHAL_CHUNK_SIZE, '10000');
+    assert.equal(p.env.GLOO_SOCKET_IFNAME, 'lo');
+  });
+
+  it('marks phases that could not run as disabled with a reason', () => {
+    const plan = buildPlan(
+      facts({
+        checkpoint: null,
+        calibration: { source: 'skipped', reason: 'calibration skipped', report: null },
+      }),
+      { planDir: '/c' },
+    );
+    assert.equal(plan.hardware_calibration.enabled, false);
+    assert.equal(plan.hardware_calibration.reason, 'calibration skipped');
+    assert.equal(plan.checkpoint_strategy.enabled, false);
+    assert.equal(plan.performance_targets.enabled, false);
+    assert.equal(plan.pre_rdma_sync.enabled, false);
+    assert.equal(plan.rdma_config.enabled, false);
+    assert.match(plan.rdma_config.reason ?? '', /gloo/);
+    // Without calibration the split is equal.
+    assert.deepEqual(
+      plan.distributed_config.ranks.map((r) => r.examples),
+      [60_000, 60_000],
+    );
+  });
+
+  it('blocks the plan when the pre-flight fails and excludes a divergent minority otherwise', () => {
+    const blocked = buildPlan(facts({ probes: [okProbe('a', HASH_A), okProbe('b', HASH_B)] }), {
+      planDir: '/c',
+    });
+    assert.equal(blocked.status, 'blocked');
+    const c = cluster([{ name: 'a' }, { name: 'b' }, { name: 'c' }]);
+    const plan = buildPlan(
+      facts({
+        cluster: c,
+        probes: [okProbe('a'), okProbe('b'), okProbe('c', HASH_B)],
+        calibration: { source: 'file', report: calibration({ a: 1, b: 1, c: 1 }) },
+      }),
+      { planDir: '/c' },
+    );
+    assert.equal(plan.status, 'ready');
+    assert.deepEqual(plan.strategy.participating_nodes, ['a', 'b']);
+    assert.equal(
+      plan.distributed_config.ranks.reduce((s, r) => s + r.examples, 0),
+      120_000,
+    );
+    assert.equal(plan.worker_consistency.status, 'warn');
+  });
+
+  it('generates torchrun, mpirun and mlx commands', () => {
+    const torch = buildPlan(
+      facts({ cluster: cluster([{ name: 'a' }, { name: 'b' }], { launcher: 'torchrun' }) }),
+      { planDir: '/p' },
+    );
+    const argv = torch.distributed_config.processes[0]!.argv;
+    assert.ok(argv.includes('torch.distributed.run'));
+    assert.ok(argv.includes('--redirects') && argv.includes('--tee'));
+    assert.deepEqual(
+      JSON.parse(torch.distributed_config.processes[0]!.env.MARSHAL_SHARDS!)[1].slice(0, 2),
+      [80_000, 120_000],
+    );
+    const mpi = buildPlan(
+      facts({
+        cluster: cluster([{ name: 'a' }, { name: 'b' }], { launcher: 'mpirun' }),
+        coordinator: { hostname: 'h', uid: 0 },
+      }),
+      { planDir: '/p' },
+    );
+    assert.equal(mpi.distributed_config.processes.length, 1);
+    assert.ok(mpi.distributed_config.processes[0]!.argv.includes('--allow-run-as-root'));
+    const mlx = buildPlan(facts({ cluster: cluster([{ name: 'a' }, { name: 'b' }], { launcher: 'mlx' }) }), {
+      planDir: '/p',
+    });
+    assert.deepEqual(mlx.distributed_config.processes[0]!.argv.slice(0, 3), [
+      'mlx.launch',
+      '--hostfile',
+      'hostfile.json',
+    ]);
+    assert.ok(Array.isArray(mlx.distributed_config.hostfile));
+    assert.equal(mlx.rdma_config.enabled, true);
+    assert.equal(mlx.rdma_config.backend, 'jaccl');
+  });
+
+  it('has a JSON Schema', () => {
+    const schema = planJsonSchema();
+    assert.equal(typeof schema, 'object');
+    assert.ok(JSON.stringify(schema).includes('pre_flight_checklist'));
+  });
+});
+
+describe('golden plan, schemaVersion 1', () => {
+  it('loads, validates and keeps its seal', async () => {
+    const { plan } = await loadPlanFile(GOLDEN.pathname, '/');
+    assert.equal(plan.schemaVersion, 1);
+    for (const s of SECTIONS) assert.ok(s in plan, `section ${s}`);
+  });
+
+  // After a deliberate change to the builder (same schemaVersion), regenerate with:
+  // node --import tsx -e "import {writeFileSync} from 'node:fs'; import {buildPlan} from './src/training/plan.ts';
+  //   import {facts} from './test/training/plan-facts.ts';
+  //   writeFileSync('test/fixtures/training/plan-v1.json', JSON.stringify(buildPlan(facts(), {planDir: '/c'}), null, 2) + '\n')"
+  it('is what the builder produces for the reference facts', () => {
+    const golden = JSON.parse(readFileSync(GOLDEN, 'utf8'));
+    assert.deepEqual(buildPlan(facts(), { planDir: '/c' }), golden);
+  });
+});

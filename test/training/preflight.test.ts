@@ -1,0 +1,111 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { CHECK_NAMES, preflight } from '../../src/training/preflight.ts';
+import { calibration, cluster, facts, HASH_B, okProbe } from './plan-facts.ts';
+
+const statusOf = (r: ReturnType<typeof preflight>, name: string) =>
+  r.checks.find((c) => c.name === name)?.status;
+
+describe('preflight', () => {
+  it('runs the eight checks in the original order', () => {
+    const r = preflight(facts());
+    assert.deepEqual(
+      r.checks.map((c) => c.name),
+      [...CHECK_NAMES],
+    );
+    assert.equal(r.block_on_failure, true);
+    for (const c of r.checks) assert.ok(c.message.length > 0, `${c.name} has a message`);
+  });
+
+  it('skips checks without inputs instead of passing them', () => {
+    const r = preflight(
+      facts({ checkpoint: null, calibration: { source: 'skipped', reason: 'skipped', report: null } }),
+    );
+    assert.equal(statusOf(r, 'checkpoint_layer'), 'skipped');
+    assert.equal(statusOf(r, 'hardware_layer'), 'skipped');
+    assert.equal(statusOf(r, 'performance_layer'), 'skipped');
+    assert.equal(statusOf(r, 'pre_rdma_sync'), 'skipped');
+    assert.equal(r.overall_status, 'pass');
+  });
+
+  it('a missing sync script warns, a failing one fails with its output', () => {
+    const missing = preflight(facts({ sync: { status: 'missing', script: '/c/sync.sh' } }));
+    assert.equal(statusOf(missing, 'pre_rdma_sync'), 'warn');
+    assert.equal(missing.overall_status, 'warn');
+    const failed = preflight(
+      facts({
+        sync: {
+          status: 'failed',
+          script: '/c/sync.sh',
+          exitCode: 3,
+          output: 'rsync: host down',
+          durationMs: 5,
+        },
+      }),
+    );
+    const check = failed.checks.find((c) => c.name === 'pre_rdma_sync')!;
+    assert.equal(check.status, 'fail');
+    assert.match(check.message, /rsync: host down/);
+    assert.equal(failed.overall_status, 'fail');
+  });
+
+  it('fails the checkpoint layer when it is not writable or lacks room', () => {
+    const f = facts();
+    const ro = preflight(facts({ checkpoint: { ...f.checkpoint!, writable: false } }));
+    assert.equal(statusOf(ro, 'checkpoint_layer'), 'fail');
+    const small = preflight(facts({ checkpoint: { ...f.checkpoint!, freeBytes: 1024 } }));
+    assert.equal(statusOf(small, 'checkpoint_layer'), 'fail');
+    assert.equal(statusOf(preflight(f), 'checkpoint_layer'), 'pass');
+  });
+
+  it('health check fails on differing torch versions or missing torch', () => {
+    const differ = preflight(facts({ probes: [okProbe('a'), okProbe('b', undefined, '2.1.0')] }));
+    assert.equal(statusOf(differ, 'health_check'), 'fail');
+    const none = preflight(facts({ probes: [okProbe('a'), okProbe('b', undefined, null)] }));
+    assert.equal(statusOf(none, 'health_check'), 'fail');
+  });
+
+  it('worker layer fails when a node cannot be reached', () => {
+    const r = preflight(
+      facts({ probes: [okProbe('a'), { node: 'b', status: 'failed', reason: 'ssh: timeout' }] }),
+    );
+    assert.equal(statusOf(r, 'worker_layer'), 'fail');
+    assert.match(r.checks[1]!.message, /ssh: timeout/);
+  });
+
+  it('a divergent script fails consistency between two nodes', () => {
+    const r = preflight(facts({ probes: [okProbe('a'), okProbe('b', HASH_B)] }));
+    assert.equal(statusOf(r, 'worker_consistency'), 'fail');
+    assert.equal(r.overall_status, 'fail');
+  });
+
+  it('a single rank skips gradient sync and consistency', () => {
+    const c = cluster([{ name: 'a' }]);
+    const r = preflight(
+      facts({
+        cluster: c,
+        probes: [okProbe('a')],
+        calibration: { source: 'file', report: calibration({ a: 10 }) },
+      }),
+    );
+    assert.equal(statusOf(r, 'gradient_layer'), 'skipped');
+    assert.equal(statusOf(r, 'worker_consistency'), 'skipped');
+  });
+
+  it('hardware layer warns when a node failed calibration and fails when all did', () => {
+    const report = calibration({ a: 100 });
+    report.nodes.push({ node: 'b', status: 'failed', reason: 'benchmark exited with 1' });
+    assert.equal(
+      statusOf(preflight(facts({ calibration: { source: 'file', report } })), 'hardware_layer'),
+      'warn',
+    );
+    const none = calibration({});
+    none.nodes.push(
+      { node: 'a', status: 'failed', reason: 'x' },
+      { node: 'b', status: 'failed', reason: 'y' },
+    );
+    const r = preflight(facts({ calibration: { source: 'file', report: none } }));
+    assert.equal(statusOf(r, 'hardware_layer'), 'fail');
+    assert.equal(statusOf(r, 'worker_layer'), 'fail');
+  });
+});

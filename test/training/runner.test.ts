@@ -1,0 +1,72 @@
+import assert from 'node:assert/strict';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { isProcessAlive } from '../../src/core/process-identity.ts';
+import { runPlan } from '../../src/training/launch/runner.ts';
+import { buildPlan } from '../../src/training/plan.ts';
+import { cluster, facts } from './plan-facts.ts';
+
+let dir: string;
+
+function planFor(pythons: [string, string]) {
+  const c = cluster([{ name: 'a' }, { name: 'b' }]);
+  c.nodes.forEach((n, i) => {
+    n.workdir = join(dir, n.name);
+    n.python = pythons[i]!;
+  });
+  return buildPlan(facts({ cluster: c, checkpoint: null, script: 'wait.py' }), { planDir: dir });
+}
+
+describe('launch runner', () => {
+  before(() => {
+    dir = mkdtempSync(join(tmpdir(), 'marshal-runner-'));
+    for (const n of ['a', 'b']) {
+      mkdirSync(join(dir, n));
+      // Prints its pid, then waits for a signal.
+      writeFileSync(
+        join(dir, n, 'wait.py'),
+        'import os, time\nprint("pid", os.getpid(), flush=True)\ntime.sleep(120)\n',
+      );
+    }
+  });
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('a rank that cannot start stops the ranks already running', async () => {
+    const pids: number[] = [];
+    const ranks = await runPlan(planFor(['/usr/bin/python3', join(dir, 'no-such-python')]), {
+      planPath: join(dir, 'plan.json'),
+      env: process.env,
+      stopGraceMs: 1000,
+      onLine: (_l, _s, line) => {
+        const m = /^pid (\d+)/.exec(line);
+        if (m) pids.push(Number(m[1]));
+      },
+    });
+    assert.equal(ranks[1]!.stopped, 'spawn_failed');
+    assert.equal(ranks[0]!.stopped, 'peer_failed');
+    for (const pid of pids) assert.equal(isProcessAlive(pid), false);
+  });
+
+  it('an abort stops every rank and flags them', async () => {
+    const ac = new AbortController();
+    const pids: number[] = [];
+    const ranks = await runPlan(planFor(['/usr/bin/python3', '/usr/bin/python3']), {
+      planPath: join(dir, 'plan.json'),
+      env: process.env,
+      signal: ac.signal,
+      stopGraceMs: 1000,
+      onLine: (_l, _s, line) => {
+        const m = /^pid (\d+)/.exec(line);
+        if (m) pids.push(Number(m[1]));
+        if (pids.length === 2) ac.abort();
+      },
+    });
+    assert.deepEqual(
+      ranks.map((r) => r.stopped),
+      ['aborted', 'aborted'],
+    );
+    for (const pid of pids) assert.equal(isProcessAlive(pid), false);
+  });
+});

@@ -1,0 +1,409 @@
+/**
+ * End to end through the CLI, with real processes: a cluster of two `local` nodes with their own
+ * workdirs, real calibration runs, real SHA-256 probes and a real 2-rank torch.distributed (gloo)
+ * job. Nodes use /usr/bin/python3 (Debian's torch).
+ */
+import assert from 'node:assert/strict';
+import {
+  chmodSync,
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { main } from '../../src/cli/main.ts';
+import type { RunReport } from '../../src/training/launch/run-report.ts';
+import type { Plan } from '../../src/training/plan-schema.ts';
+import { memoryIo } from '../helpers/memory-io.ts';
+
+const ROOT = new URL('../../', import.meta.url).pathname;
+const FIXTURES = join(ROOT, 'test/fixtures/training');
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const port = (server.address() as { port: number }).port;
+  await new Promise((r) => server.close(r));
+  return port;
+}
+
+let dir: string;
+
+/** Rewrites the cluster file with a fresh master port (each launch gets its own rendezvous). */
+async function writeCluster(extra = '', launcher = 'direct'): Promise<void> {
+  const port = await freePort();
+  writeFileSync(
+    join(dir, 'cluster.yaml'),
+    [
+      `launcher: ${launcher}`,
+      `master: { addr: 127.0.0.1, port: ${port} }`,
+      'nodes:',
+      '  - { name: alpha, host: local, slots: 1, python: /usr/bin/python3, workdir: nodes/a }',
+      '  - { name: beta, host: local, slots: 1, python: /usr/bin/python3, workdir: nodes/b }',
+      extra,
+    ].join('\n'),
+  );
+}
+
+async function marshal(args: string[], env: Record<string, string> = {}) {
+  const mem = memoryIo({ cwd: dir, env: { ...process.env, ...env } });
+  const code = await main(args, mem.io);
+  return { code, stdout: mem.stdout, stderr: mem.stderr };
+}
+
+async function plan(out: string, extra: string[] = []) {
+  return marshal([
+    'train',
+    'plan',
+    '--cluster',
+    'cluster.yaml',
+    '--script',
+    'train_tiny.py',
+    '--dataset',
+    '120000',
+    '--calibration',
+    'cal.json',
+    '--checkpoint-dir',
+    'ckpt',
+    '--batch-size',
+    '8000',
+    '--out',
+    out,
+    '--json',
+    ...extra,
+  ]);
+}
+
+const readJson = <T>(p: string): T => JSON.parse(readFileSync(join(dir, p), 'utf8')) as T;
+
+describe('marshal train, two local nodes', () => {
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'marshal-train-'));
+    for (const node of ['a', 'b']) {
+      const wd = join(dir, 'nodes', node);
+      mkdirSync(wd, { recursive: true });
+      copyFileSync(join(ROOT, 'python/marshal_train.py'), join(wd, 'marshal_train.py'));
+      copyFileSync(join(FIXTURES, 'train_tiny.py'), join(wd, 'train_tiny.py'));
+      copyFileSync(join(FIXTURES, 'bench_tiny.py'), join(wd, 'bench_tiny.py'));
+    }
+    // beta measures half as fast as alpha.
+    writeFileSync(join(dir, 'nodes/b/speed.txt'), '0.5\n');
+    await writeCluster();
+  });
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('calibrate measures both nodes with a benchmark script', async () => {
+    const r = await marshal([
+      'train',
+      'calibrate',
+      '--cluster',
+      'cluster.yaml',
+      '--benchmark',
+      'bench_tiny.py',
+      '--repeats',
+      '3',
+      '--json',
+    ]);
+    assert.equal(r.code, 0, r.stderr);
+    const doc = JSON.parse(r.stdout);
+    assert.deepEqual(
+      doc.nodes.map((n: { node: string; status: string; throughput: number }) => [
+        n.node,
+        n.status,
+        n.throughput,
+      ]),
+      [
+        ['alpha', 'ok', 100],
+        ['beta', 'ok', 50],
+      ],
+    );
+    writeFileSync(join(dir, 'cal.json'), r.stdout);
+  });
+
+  it('calibrate measures both nodes with the default PyTorch benchmark', async () => {
+    const r = await marshal([
+      'train',
+      'calibrate',
+      '--cluster',
+      'cluster.yaml',
+      '--duration',
+      '0.3',
+      '--repeats',
+      '1',
+      '--json',
+    ]);
+    assert.equal(r.code, 0, r.stderr);
+    const doc = JSON.parse(r.stdout);
+    assert.equal(doc.nodes.length, 2);
+    for (const n of doc.nodes) {
+      assert.equal(n.status, 'ok', JSON.stringify(n));
+      assert.ok(n.throughput > 0 && n.latency_ms > 0 && n.memory_gb > 0);
+    }
+  });
+
+  it('plan on 120,000 examples writes every section, proportional shards and chunking', async () => {
+    const r = await plan('run/plan.json');
+    assert.equal(r.code, 0, r.stderr);
+    const p = readJson<Plan>('run/plan.json');
+    for (const s of [
+      'strategy',
+      'batch_configuration',
+      'distributed_config',
+      'rdma_config',
+      'checkpoint_strategy',
+      'performance_targets',
+      'verification_steps',
+      'pre_rdma_sync',
+      'hardware_calibration',
+      'worker_consistency',
+      'coordinator_chunking',
+      'pre_flight_checklist',
+    ]) {
+      assert.ok(s in p, s);
+    }
+    const ranks = p.distributed_config.ranks;
+    assert.equal(
+      ranks.reduce((s, x) => s + x.examples, 0),
+      120_000,
+    );
+    assert.deepEqual(
+      ranks.map((x) => x.examples),
+      [80_000, 40_000],
+    );
+    assert.equal(p.coordinator_chunking.enabled, true);
+    assert.equal(p.worker_consistency.status, 'pass');
+    assert.notEqual(p.pre_flight_checklist.overall_status, 'fail');
+    assert.ok(existsSync(join(dir, 'run/audit.jsonl')));
+    const audit = readFileSync(join(dir, 'run/audit.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
+    assert.ok(audit.some((a) => a.phase === 'worker_consistency'));
+  });
+
+  it('dry-run prints the exact command and env of every rank', async () => {
+    const r = await marshal(['train', 'launch', '--plan', 'run/plan.json', '--dry-run']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /# rank 0 on alpha/);
+    assert.match(r.stdout, /# rank 1 on beta/);
+    assert.match(r.stdout, /MARSHAL_SHARD_START=80000/);
+    assert.match(r.stdout, /MARSHAL_SHARD_END=120000/);
+    assert.match(r.stdout, /\/usr\/bin\/python3 train_tiny.py/);
+    assert.ok(!existsSync(join(dir, 'run/run-report.json')));
+  });
+
+  it('launch runs a real 2-rank job; each rank processes exactly its share', async () => {
+    const r = await marshal(['train', 'launch', '--plan', 'run/plan.json', '--json']);
+    assert.equal(r.code, 0, r.stderr);
+    const report = readJson<RunReport>('run/run-report.json');
+    assert.deepEqual(JSON.parse(r.stdout), report);
+    assert.equal(report.status, 'succeeded');
+    assert.deepEqual(
+      report.ranks.map((x) => [x.rank, x.node, x.exitCode, x.examplesProcessed, x.flags]),
+      [
+        [0, 'alpha', 0, 80_000, []],
+        [1, 'beta', 0, 40_000, []],
+      ],
+    );
+    assert.equal(report.ranks[0]!.finalParamHash, report.ranks[1]!.finalParamHash);
+    assert.match(r.stderr, /\[rank 1\] .*Processing chunk/);
+    assert.ok(existsSync(join(dir, 'ckpt')), 'checkpoint dir created at launch');
+  });
+
+  it('a tampered plan exits 2', async () => {
+    const p = readJson<Plan>('run/plan.json');
+    p.distributed_config.ranks[1]!.end = 130_000;
+    mkdirSync(join(dir, 'tampered'), { recursive: true });
+    writeFileSync(join(dir, 'tampered/plan.json'), JSON.stringify(p));
+    const r = await marshal(['train', 'launch', '--plan', 'tampered/plan.json', '--force']);
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /modified after it was written/);
+  });
+
+  it('../ in --checkpoint-dir exits 2 naming the option and value', async () => {
+    const r = await plan('escape/plan.json', ['--checkpoint-dir', '../outside']);
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /--checkpoint-dir/);
+    assert.match(r.stderr, /\.\.\/outside/);
+    assert.ok(!existsSync(join(dir, 'escape/plan.json')));
+  });
+
+  it('invalid dataset counts and an unknown script exit 2', async () => {
+    for (const bad of ['0', '-5', '1.5']) {
+      const r = await marshal([
+        'train',
+        'plan',
+        '--cluster',
+        'cluster.yaml',
+        '--script',
+        'train_tiny.py',
+        `--dataset=${bad}`,
+        '--skip-calibration',
+      ]);
+      assert.equal(r.code, 2, `${bad}: ${r.stderr}`);
+      assert.match(r.stderr, /--dataset/);
+    }
+    const r = await marshal([
+      'train',
+      'plan',
+      '--cluster',
+      'cluster.yaml',
+      '--script',
+      'nope.py',
+      '--dataset',
+      '10',
+      '--skip-calibration',
+      '--out',
+      'x/plan.json',
+    ]);
+    assert.equal(r.code, 2, r.stderr);
+    assert.match(r.stderr, /nope\.py/);
+    const outside = await marshal([
+      'train',
+      'plan',
+      '--cluster',
+      'cluster.yaml',
+      '--script',
+      '../../../malicious.py',
+      '--dataset',
+      '10',
+      '--skip-calibration',
+      '--out',
+      'x/plan.json',
+    ]);
+    assert.equal(outside.code, 2, outside.stderr);
+    assert.match(outside.stderr, /--script.*malicious/);
+  });
+
+  it('check flags the worker whose copy of the script was edited', async () => {
+    const before = await marshal(['train', 'check', '--plan', 'run/plan.json', '--json']);
+    assert.equal(before.code, 0, before.stderr);
+    const script = join(dir, 'nodes/b/train_tiny.py');
+    const original = readFileSync(script, 'utf8');
+    writeFileSync(script, `${original}\n# edited on beta\n`);
+    try {
+      const r = await marshal(['train', 'check', '--plan', 'run/plan.json', '--json']);
+      assert.equal(r.code, 5, r.stderr);
+      const doc = JSON.parse(r.stdout);
+      assert.deepEqual(doc.divergent_workers, ['beta']);
+      const c = doc.checks.find((x: { name: string }) => x.name === 'worker_consistency');
+      assert.equal(c.status, 'fail');
+      assert.match(c.message, /beta/);
+    } finally {
+      writeFileSync(script, original);
+    }
+  });
+
+  it('a failed pre-flight exits 5, writes a blocked plan, and launch refuses it', async () => {
+    writeFileSync(join(dir, 'sync.sh'), '#!/bin/sh\necho "rsync: connection refused" >&2\nexit 7\n');
+    chmodSync(join(dir, 'sync.sh'), 0o755);
+    await writeCluster('sync: { script: sync.sh }');
+    try {
+      const r = await plan('blocked/plan.json');
+      assert.equal(r.code, 5, r.stderr);
+      const p = readJson<Plan>('blocked/plan.json');
+      assert.equal(p.status, 'blocked');
+      const c = p.pre_flight_checklist.checks.find((x) => x.name === 'pre_rdma_sync')!;
+      assert.equal(c.status, 'fail');
+      assert.match(c.message, /connection refused/);
+      const l = await marshal(['train', 'launch', '--plan', 'blocked/plan.json']);
+      assert.equal(l.code, 5);
+      assert.match(l.stderr, /--force/);
+    } finally {
+      await writeCluster();
+    }
+  });
+
+  it('an unreachable ssh node fails the worker layer through a real ssh attempt', async () => {
+    writeFileSync(
+      join(dir, 'ssh-cluster.yaml'),
+      'nodes:\n  - { name: alpha, host: local, python: /usr/bin/python3, workdir: nodes/a }\n' +
+        '  - { name: far, host: nobody@127.0.0.1, python: python3, workdir: /srv/train }\n',
+    );
+    const r = await marshal(
+      [
+        'train',
+        'plan',
+        '--cluster',
+        'ssh-cluster.yaml',
+        '--script',
+        'train_tiny.py',
+        '--dataset',
+        '100',
+        '--skip-calibration',
+        '--out',
+        'ssh/plan.json',
+        '--json',
+      ],
+      { HOME: dir },
+    );
+    assert.equal(r.code, 5, r.stderr);
+    const p = JSON.parse(r.stdout).plan as Plan;
+    const worker = p.pre_flight_checklist.checks.find((c) => c.name === 'worker_layer')!;
+    assert.equal(worker.status, 'fail');
+    assert.match(worker.message, /far/);
+    assert.match(worker.fix_command ?? '', /ssh -o BatchMode=yes nobody@127\.0\.0\.1 true/);
+    assert.deepEqual(
+      p.strategy.excluded_nodes.map((e) => e.node),
+      ['far'],
+    );
+  });
+
+  it('a rank that fails stops the other', async () => {
+    await writeCluster();
+    const p = await plan('fail/plan.json');
+    assert.equal(p.code, 0, p.stderr);
+    const r = await marshal(['train', 'launch', '--plan', 'fail/plan.json', '--json'], {
+      MARSHAL_FIXTURE_FAIL_RANK: '1',
+    });
+    assert.equal(r.code, 1, r.stderr);
+    const report = readJson<RunReport>('fail/run-report.json');
+    assert.equal(report.status, 'failed');
+    assert.equal(report.ranks[1]!.exitCode, 3);
+    assert.ok(report.ranks[1]!.flags.includes('failed'));
+    assert.ok(report.ranks[0]!.flags.includes('stopped_peer_failed'), JSON.stringify(report.ranks[0]));
+  });
+
+  for (const launcher of ['torchrun', 'mpirun']) {
+    it(`the ${launcher} launcher runs the same job to completion`, async () => {
+      await writeCluster('', launcher);
+      try {
+        const p = await plan(`${launcher}/plan.json`);
+        assert.equal(p.code, 0, p.stderr);
+        const r = await marshal(['train', 'launch', '--plan', `${launcher}/plan.json`, '--json']);
+        assert.equal(r.code, 0, r.stderr);
+        const report = readJson<RunReport>(`${launcher}/run-report.json`);
+        assert.deepEqual(
+          report.ranks.map((x) => [x.rank, x.examplesProcessed, x.flags]),
+          [
+            [0, 80_000, []],
+            [1, 40_000, []],
+          ],
+        );
+      } finally {
+        await writeCluster();
+      }
+    });
+  }
+
+  it('a rank that hangs after the others finished is stopped and flagged', async () => {
+    await writeCluster();
+    const p = await plan('hang/plan.json');
+    assert.equal(p.code, 0, p.stderr);
+    const r = await marshal(['train', 'launch', '--plan', 'hang/plan.json', '--grace', '1', '--json'], {
+      MARSHAL_FIXTURE_HANG_RANK: '1',
+    });
+    assert.equal(r.code, 0, r.stderr);
+    const report = readJson<RunReport>('hang/run-report.json');
+    assert.deepEqual(report.ranks[1]!.flags, ['stopped_teardown_hang']);
+    assert.equal(report.ranks[1]!.examplesProcessed, 40_000);
+    assert.deepEqual(report.ranks[0]!.flags, []);
+  });
+});
