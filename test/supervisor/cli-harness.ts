@@ -6,7 +6,9 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { after } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import type { TestWorkspace } from './helpers.ts';
 
 export const BIN = fileURLToPath(new URL('../../bin/marshal.js', import.meta.url));
 
@@ -156,4 +158,22 @@ export async function stopLeftovers(root: string): Promise<void> {
     signal(pid, 'SIGKILL');
   }
   if (typeof childPgid === 'number' && childPgid > 1) signal(-childPgid, 'SIGKILL');
+}
+
+/**
+ * Registers, for the calling test file, one `after` hook that kills every CLI child and every
+ * supervisor pid pushed to `pids`, stops what is left in each workspace pushed to `workspaces`,
+ * and removes them.
+ */
+export function cleanupAfter(): { workspaces: TestWorkspace[]; pids: number[] } {
+  const state = { workspaces: [] as TestWorkspace[], pids: [] as number[] };
+  after(async () => {
+    killAll();
+    for (const pid of state.pids) signal(pid, 'SIGKILL');
+    for (const w of state.workspaces) {
+      await stopLeftovers(w.root);
+      await w.cleanup();
+    }
+  });
+  return state;
 }

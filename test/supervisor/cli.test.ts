@@ -5,18 +5,17 @@
 import assert from 'node:assert/strict';
 import { appendFile, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { after, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import {
+  cleanupAfter,
   cliEnv,
   FAST,
-  killAll,
   liveGroupMembers,
   recordedSupervisorPid,
   runCli,
   signal,
   startCli,
   statusJson,
-  stopLeftovers,
 } from './cli-harness.ts';
 import {
   fixtureInfo,
@@ -29,14 +28,7 @@ import {
   waitFor,
 } from './helpers.ts';
 
-const workspaces: TestWorkspace[] = [];
-after(async () => {
-  killAll();
-  for (const w of workspaces) {
-    await stopLeftovers(w.root);
-    await w.cleanup();
-  }
-});
+const { workspaces } = cleanupAfter();
 
 /**
  * POSTs a control route to the fixture child. A connection reset seen once under heavy load is

@@ -2,40 +2,21 @@
 import assert from 'node:assert/strict';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { after, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { MarshalError } from '../../src/core/errors.ts';
 import { spawnDetached } from '../../src/supervisor/detach.ts';
 import {
+  cleanupAfter,
   cliEnv,
   FAST,
-  killAll,
   liveGroupMembers,
   recordedSupervisorPid,
   runCli,
-  signal,
   statusJson,
-  stopLeftovers,
 } from './cli-harness.ts';
-import {
-  fixtureInfo,
-  freePort,
-  makeWorkspace,
-  pidExists,
-  portOpen,
-  type TestWorkspace,
-  waitFor,
-} from './helpers.ts';
+import { fixtureInfo, freePort, makeWorkspace, pidExists, portOpen, waitFor } from './helpers.ts';
 
-const workspaces: TestWorkspace[] = [];
-const detachedPids: number[] = [];
-after(async () => {
-  killAll();
-  for (const pid of detachedPids) signal(pid, 'SIGKILL');
-  for (const w of workspaces) {
-    await stopLeftovers(w.root);
-    await w.cleanup();
-  }
-});
+const { workspaces, pids: detachedPids } = cleanupAfter();
 
 describe('detached supervision', () => {
   it('supervise --detach returns once the supervisor is up; stop ends it and its server', async () => {

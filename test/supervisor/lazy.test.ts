@@ -2,28 +2,11 @@
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { after, describe, it } from 'node:test';
-import {
-  cliEnv,
-  killAll,
-  recordedSupervisorPid,
-  runCli,
-  signal,
-  statusJson,
-  stopLeftovers,
-} from './cli-harness.ts';
-import { fixtureInfo, freePort, makeWorkspace, portOpen, type TestWorkspace, waitFor } from './helpers.ts';
+import { describe, it } from 'node:test';
+import { cleanupAfter, cliEnv, recordedSupervisorPid, runCli, statusJson } from './cli-harness.ts';
+import { fixtureInfo, freePort, makeWorkspace, portOpen, waitFor } from './helpers.ts';
 
-const workspaces: TestWorkspace[] = [];
-const supervisors: number[] = [];
-after(async () => {
-  killAll();
-  for (const pid of supervisors) signal(pid, 'SIGKILL');
-  for (const w of workspaces) {
-    await stopLeftovers(w.root);
-    await w.cleanup();
-  }
-});
+const { workspaces, pids: supervisors } = cleanupAfter();
 
 describe('lazy supervision', () => {
   it('switch --wait with nothing running starts a detached supervisor for the target and completes', async () => {
