@@ -3,6 +3,22 @@ import type { CalibrationReport } from '../../src/training/calibrate.ts';
 import type { Cluster } from '../../src/training/cluster.ts';
 import type { Facts, NodeProbe } from '../../src/training/facts.ts';
 
+/** The twelve plan sections the training issue requires, in order. */
+export const PLAN_SECTIONS = [
+  'strategy',
+  'batch_configuration',
+  'distributed_config',
+  'rdma_config',
+  'checkpoint_strategy',
+  'performance_targets',
+  'verification_steps',
+  'pre_rdma_sync',
+  'hardware_calibration',
+  'worker_consistency',
+  'coordinator_chunking',
+  'pre_flight_checklist',
+];
+
 export const HASH_A = 'a'.repeat(64);
 export const HASH_B = 'b'.repeat(64);
 

@@ -4,22 +4,16 @@ import { describe, it } from 'node:test';
 import { loadPlanFile } from '../../src/cli/train-common.ts';
 import { buildPlan } from '../../src/training/plan.ts';
 import { PlanSchema, planJsonSchema, verifyPlanSeal } from '../../src/training/plan-schema.ts';
-import { calibration, cluster, facts, HASH_A, HASH_B, okProbe } from './plan-facts.ts';
+import {
+  calibration,
+  cluster,
+  facts,
+  HASH_A,
+  HASH_B,
+  okProbe,
+  PLAN_SECTIONS as SECTIONS,
+} from './plan-facts.ts';
 
-const SECTIONS = [
-  'strategy',
-  'batch_configuration',
-  'distributed_config',
-  'rdma_config',
-  'checkpoint_strategy',
-  'performance_targets',
-  'verification_steps',
-  'pre_rdma_sync',
-  'hardware_calibration',
-  'worker_consistency',
-  'coordinator_chunking',
-  'pre_flight_checklist',
-];
 const GOLDEN = new URL('../fixtures/training/plan-v1.json', import.meta.url);
 
 describe('buildPlan', () => {

@@ -22,6 +22,7 @@ import { main } from '../../src/cli/main.ts';
 import type { RunReport } from '../../src/training/launch/run-report.ts';
 import type { Plan } from '../../src/training/plan-schema.ts';
 import { memoryIo } from '../helpers/memory-io.ts';
+import { PLAN_SECTIONS } from './plan-facts.ts';
 
 const ROOT = new URL('../../', import.meta.url).pathname;
 const FIXTURES = join(ROOT, 'test/fixtures/training');
@@ -152,22 +153,7 @@ describe('marshal train, two local nodes', () => {
     const r = await plan('run/plan.json');
     assert.equal(r.code, 0, r.stderr);
     const p = readJson<Plan>('run/plan.json');
-    for (const s of [
-      'strategy',
-      'batch_configuration',
-      'distributed_config',
-      'rdma_config',
-      'checkpoint_strategy',
-      'performance_targets',
-      'verification_steps',
-      'pre_rdma_sync',
-      'hardware_calibration',
-      'worker_consistency',
-      'coordinator_chunking',
-      'pre_flight_checklist',
-    ]) {
-      assert.ok(s in p, s);
-    }
+    for (const s of PLAN_SECTIONS) assert.ok(s in p, s);
     const ranks = p.distributed_config.ranks;
     assert.equal(
       ranks.reduce((s, x) => s + x.examples, 0),
