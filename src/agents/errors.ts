@@ -1,8 +1,8 @@
-/** Error codes of the agents subsystem (registered with core so the CLI maps them to exit codes). */
-import { ExitCode, registerErrorCodes } from '../core/errors.ts';
+/** Error codes of the agents subsystem: a typed table, each entry carrying its CLI exit code. */
+import { defineErrors, ExitCode } from '../core/errors.ts';
 
 /** Code -> exit code and meaning; ARCHITECTURE.md documents this table. */
-export const AGENT_ERROR_CODES = {
+export const AGENT_ERRORS = defineErrors({
   E_MISSING_API_KEY: {
     exit: ExitCode.usage,
     meaning: 'no API key in the environment for the configured endpoint (OPENROUTER_API_KEY for OpenRouter)',
@@ -34,6 +34,7 @@ export const AGENT_ERROR_CODES = {
     exit: ExitCode.failure,
     meaning: 'a tool failed (reported to the model, not fatal to the agent)',
   },
-} as const;
+});
 
-registerErrorCodes(AGENT_ERROR_CODES);
+/** An agents error code. */
+export type AgentErrorCode = keyof typeof AGENT_ERRORS;

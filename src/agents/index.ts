@@ -3,7 +3,6 @@
  * combine) and `runAgent` (one tool-using agent), their typed events, the chat-model port and the
  * OpenAI-compatible provider, the tools API and the marshal.yaml schema.
  */
-import './errors.ts';
 
 export type { AgentOutcome, AgentStatus } from './agent-outcome.ts';
 export {
@@ -25,7 +24,7 @@ export {
   type SettingFlags,
 } from './config.ts';
 export { type DecomposeOptions, type DecomposeResult, decompose, parseSubQuestions } from './decompose.ts';
-export { AGENT_ERROR_CODES } from './errors.ts';
+export { AGENT_ERRORS, type AgentErrorCode } from './errors.ts';
 export { type EventSink, emitEvent, type HeavyEvent, type HeavyEventType, type LlmScope } from './events.ts';
 export {
   addUsage,

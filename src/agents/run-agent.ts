@@ -9,10 +9,11 @@
  * const outcome = await runAgent({ id: 'agent-1', model, modelId: 'moonshotai/kimi-k2',
  *   systemPrompt, originalQuestion: q, question: q, tools, maxIterations: 10, signal });
  */
+
 import { InvalidInputError } from '../core/errors.ts';
-import './errors.ts';
 import { abortStatus, errorInfo } from './agent-abort.ts';
 import type { AgentOutcome, AgentStatus } from './agent-outcome.ts';
+import { AGENT_ERRORS } from './errors.ts';
 import { type EventSink, emitEvent } from './events.ts';
 import { executeToolCall, MARK_TASK_COMPLETE } from './execute-tool-call.ts';
 import { addUsage, type ChatMessage, type ChatModel, type Usage, ZERO_USAGE } from './model.ts';
@@ -137,7 +138,7 @@ export async function runAgent(options: RunAgentOptions): Promise<AgentOutcome> 
       if (text !== null) return finish('ok', text, null);
       if (lastText !== null) return finish('ok', lastText, null);
       return finish('failed', null, {
-        code: 'E_LLM_EMPTY',
+        code: AGENT_ERRORS.E_LLM_EMPTY.code,
         message: 'the model returned neither text nor tool calls',
       });
     }
@@ -162,7 +163,7 @@ export async function runAgent(options: RunAgentOptions): Promise<AgentOutcome> 
     }
   }
   return finish('max_iterations', lastText, {
-    code: 'E_MAX_ITERATIONS',
+    code: AGENT_ERRORS.E_MAX_ITERATIONS.code,
     message: `no final answer after ${options.maxIterations} iterations`,
   });
 }

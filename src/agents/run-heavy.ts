@@ -10,7 +10,6 @@
  */
 import { timeoutSignal } from '../core/async.ts';
 import { InvalidInputError } from '../core/errors.ts';
-import './errors.ts';
 import type { AgentOutcome } from './agent-outcome.ts';
 import { type AgentAnswer, type CombineStrategy, combine, isCombineStrategy } from './combine/index.ts';
 import { decompose } from './decompose.ts';

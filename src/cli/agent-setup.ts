@@ -2,6 +2,7 @@
  * What `marshal heavy` and `marshal ask` share: their options, turning flags + marshal.yaml into
  * settings, and building the model, the tools and the event sinks (live view, trace).
  */
+
 import { stat } from 'node:fs/promises';
 import { type AgentSettings, loadMarshalConfig, resolveSettings } from '../agents/config.ts';
 import type { EventSink } from '../agents/events.ts';
@@ -9,7 +10,7 @@ import type { ChatModel } from '../agents/model.ts';
 import { createOpenAICompatibleModel, resolveApiKey } from '../agents/providers/openai-compatible.ts';
 import { createBuiltinTools, loadToolsDir, ToolRegistry } from '../agents/tools/tool.ts';
 import { createTraceSink, type TraceSink } from '../agents/trace.ts';
-import { UsageError } from '../core/errors.ts';
+import { CORE_ERRORS, UsageError } from '../core/errors.ts';
 import { sanitizeForLog } from '../core/log-hygiene.ts';
 import { type CommandContext, numberOption, type OptionSpec, stringOption } from './command.ts';
 import { styler, useColor } from './io.ts';
@@ -118,7 +119,7 @@ export async function loadSettings(ctx: CommandContext): Promise<AgentSettings> 
     new URL(settings.baseUrl);
   } catch {
     throw new UsageError(`--base-url must be an http(s) URL, got ${JSON.stringify(settings.baseUrl)}`, {
-      code: 'E_INVALID_INPUT',
+      code: CORE_ERRORS.E_INVALID_INPUT,
       details: { field: '--base-url', value: settings.baseUrl },
     });
   }
@@ -127,7 +128,7 @@ export async function loadSettings(ctx: CommandContext): Promise<AgentSettings> 
     throw new UsageError(
       `--workspace must be an existing directory, got ${JSON.stringify(settings.workspace)}`,
       {
-        code: 'E_INVALID_INPUT',
+        code: CORE_ERRORS.E_INVALID_INPUT,
         details: { field: '--workspace', value: settings.workspace },
       },
     );

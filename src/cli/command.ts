@@ -1,5 +1,5 @@
 import { parseArgs } from 'node:util';
-import { UsageError } from '../core/errors.ts';
+import { CORE_ERRORS, UsageError } from '../core/errors.ts';
 import type { Io } from './io.ts';
 import { closest } from './suggest.ts';
 
@@ -122,14 +122,14 @@ function translateParseError(
     if (/^-\d/.test(bad)) {
       return new UsageError(
         `marshal ${spec.name}: ${JSON.stringify(bad)} was read as an option; pass negative numbers as --name=${bad}`,
-        { code: 'E_UNKNOWN_OPTION', details: { option: bad } },
+        { code: CORE_ERRORS.E_UNKNOWN_OPTION, details: { option: bad } },
       );
     }
     const names = Object.keys(options).map((n) => `--${n}`);
     const guess = closest(bad.replace(/=.*/, ''), names);
     return new UsageError(
       `marshal ${spec.name}: unknown option ${bad}${guess ? ` (did you mean ${guess}?)` : ''}`,
-      { code: 'E_UNKNOWN_OPTION', details: { option: bad, suggestion: guess } },
+      { code: CORE_ERRORS.E_UNKNOWN_OPTION, details: { option: bad, suggestion: guess } },
     );
   }
   if (e.code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE') {
@@ -206,7 +206,7 @@ export function numberOption(
     (bounds.max !== undefined && n > bounds.max)
   ) {
     throw new UsageError(`--${name} must be ${kind}${range}, got ${JSON.stringify(text)}`, {
-      code: 'E_INVALID_INPUT',
+      code: CORE_ERRORS.E_INVALID_INPUT,
       details: { field: `--${name}`, value: text },
     });
   }

@@ -2,10 +2,11 @@
  * `marshal config schema [kind]`: prints the JSON Schema of a config file, for editors and CI.
  * Kinds are a registry: another subsystem adds its file by adding an entry.
  */
+
 import type { z } from 'zod';
 import { marshalConfigSchema } from '../agents/config.ts';
 import { configJsonSchema } from '../core/config.ts';
-import { ExitCode, UsageError } from '../core/errors.ts';
+import { CORE_ERRORS, ExitCode, UsageError } from '../core/errors.ts';
 import { EnvFileSchema } from '../supervisor/environment.ts';
 import { ClusterFileSchema } from '../training/cluster.ts';
 import type { CommandSpec } from './command.ts';
@@ -43,7 +44,7 @@ export function configSchemaDocument(kind: string): Record<string, unknown> {
     throw new UsageError(
       `config schema: unknown kind ${JSON.stringify(kind)}${guess ? ` (did you mean ${JSON.stringify(guess)}?)` : ''}`,
       {
-        code: 'E_INVALID_INPUT',
+        code: CORE_ERRORS.E_INVALID_INPUT,
         details: { field: 'kind', value: kind },
         hint: `kinds: ${names.join(', ')}`,
       },

@@ -1,5 +1,12 @@
 import { readFileSync } from 'node:fs';
-import { ExitCode, exitCodeFor, isAbortError, MarshalError, UsageError } from '../core/errors.ts';
+import {
+  CORE_ERRORS,
+  ExitCode,
+  exitCodeFor,
+  isAbortError,
+  MarshalError,
+  UsageError,
+} from '../core/errors.ts';
 import { sanitizeForTerminal } from '../core/log-hygiene.ts';
 import { type CommandSpec, commandHelp, parseCommandArgs } from './command.ts';
 import { type CommandEntry, commands as registeredCommands } from './commands.ts';
@@ -52,7 +59,7 @@ export async function main(argv: readonly string[], io: Io, options: MainOptions
     if (args[0] === 'help') return await help(args.slice(1), commands, io);
     if (args[0]?.startsWith('-') && args[0] !== '--debug') {
       throw new UsageError(`unknown option ${args[0]} (try marshal --help)`, {
-        code: 'E_UNKNOWN_OPTION',
+        code: CORE_ERRORS.E_UNKNOWN_OPTION,
         details: { option: args[0] },
       });
     }
@@ -133,7 +140,11 @@ function unknownCommand(name: string, commands: readonly CommandEntry[]): UsageE
   const guess = closest(name, [...new Set(names)]);
   return new UsageError(
     `unknown command ${JSON.stringify(name)}${guess ? ` (did you mean ${JSON.stringify(guess)}?)` : ''}`,
-    { code: 'E_UNKNOWN_COMMAND', details: { command: name, suggestion: guess }, hint: 'run marshal --help' },
+    {
+      code: CORE_ERRORS.E_UNKNOWN_COMMAND,
+      details: { command: name, suggestion: guess },
+      hint: 'run marshal --help',
+    },
   );
 }
 

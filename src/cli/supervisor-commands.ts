@@ -3,11 +3,13 @@
  * control API, falling back to the `.cmd` file when the API does not answer (the supervisor polls
  * it), and to the protocol files for status when nothing runs.
  */
+
 import { sleep, timeoutSignal } from '../core/async.ts';
 import { MarshalError, TimeoutError } from '../core/errors.ts';
 import { sanitizeForLog } from '../core/log-hygiene.ts';
 import { readPidFile } from '../core/pid-file.ts';
 import { type ControlResponse, controlRequest, rejectedError } from '../supervisor/control-client.ts';
+import { SUPERVISOR_ERRORS } from '../supervisor/errors.ts';
 import { type MetadataPaths, readSwitchStatus, writeCommand } from '../supervisor/protocol.ts';
 import type { Workspace } from '../supervisor/workspace.ts';
 import { type CommandContext, type CommandSpec, numberOption } from './command.ts';
@@ -226,9 +228,13 @@ async function waitGone(
 }
 
 function noSupervisor(ws: Workspace): MarshalError {
-  return new MarshalError('E_NO_SUPERVISOR', `no supervisor is running for ${sanitizeForLog(ws.root)}`, {
-    hint: 'start one with: marshal supervise --env <name> --detach',
-  });
+  return new MarshalError(
+    SUPERVISOR_ERRORS.E_NO_SUPERVISOR,
+    `no supervisor is running for ${sanitizeForLog(ws.root)}`,
+    {
+      hint: 'start one with: marshal supervise --env <name> --detach',
+    },
+  );
 }
 
 export const supervisorCommands: CommandSpec[] = [status, restart, stop];

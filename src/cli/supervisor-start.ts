@@ -2,9 +2,11 @@
  * Starting a supervisor from the CLI: the checks that keep supervisors from nesting or competing
  * for one workspace, and the detached start used by `supervise --detach` and lazy `switch`.
  */
+
 import { MarshalError } from '../core/errors.ts';
 import { controlHealthy } from '../supervisor/control-client.ts';
 import { spawnDetached } from '../supervisor/detach.ts';
+import { SUPERVISOR_ERRORS } from '../supervisor/errors.ts';
 import type { MetadataPaths } from '../supervisor/protocol.ts';
 import type { CommandContext } from './command.ts';
 import {
@@ -18,7 +20,7 @@ import {
 export async function assertMayStart(ctx: CommandContext, paths: MetadataPaths): Promise<void> {
   if (isSupervisedProcess(ctx.io.env)) {
     throw new MarshalError(
-      'E_NESTED_SUPERVISION',
+      SUPERVISOR_ERRORS.E_NESTED_SUPERVISION,
       'this process is itself supervised; refusing to start a second supervisor',
       {
         hint: 'ask the running supervisor instead (marshal switch / restart), or unset MARSHAL_SUPERVISED / COMFYGIT_SUPERVISED',
@@ -28,7 +30,7 @@ export async function assertMayStart(ctx: CommandContext, paths: MetadataPaths):
   const live = await liveSupervisor(paths);
   if (live) {
     throw new MarshalError(
-      'E_SUPERVISOR_RUNNING',
+      SUPERVISOR_ERRORS.E_SUPERVISOR_RUNNING,
       `a supervisor (pid ${live.pid}) already owns this workspace`,
       {
         details: { pid: live.pid },

@@ -11,12 +11,14 @@
  * With --wait, the command follows `.switch_status.json` until THIS request ends: a status for the
  * same target written after the request was made (an earlier switch's leftover never counts).
  */
+
 import { sleep, timeoutSignal } from '../core/async.ts';
 import { MarshalError, TimeoutError } from '../core/errors.ts';
 import { readLock } from '../core/lock-file.ts';
 import { sanitizeForLog } from '../core/log-hygiene.ts';
 import { controlRequest, rejectedError } from '../supervisor/control-client.ts';
 import { loadEnvironment } from '../supervisor/environment.ts';
+import { SUPERVISOR_ERRORS, type SupervisorErrorCode } from '../supervisor/errors.ts';
 import {
   epochSeconds,
   type MetadataPaths,
@@ -119,8 +121,12 @@ async function request(
         const body = res.body as { error?: unknown; message?: unknown } | undefined;
         if (res.status === 409)
           throw inProgress(typeof body?.message === 'string' ? body.message : undefined);
-        if (res.status === 400 && typeof body?.error === 'string' && /^E_[A-Z_]+$/.test(body.error)) {
-          throw new MarshalError(body.error, sanitizeForLog(String(body.message ?? body.error)), {
+        const spec =
+          typeof body?.error === 'string' && Object.hasOwn(SUPERVISOR_ERRORS, body.error)
+            ? SUPERVISOR_ERRORS[body.error as SupervisorErrorCode]
+            : undefined;
+        if (res.status === 400 && spec !== undefined) {
+          throw new MarshalError(spec, sanitizeForLog(String(body?.message ?? body?.error)), {
             details: { target },
           });
         }
@@ -149,7 +155,7 @@ async function assertNoSwitchLock(paths: MetadataPaths): Promise<void> {
 
 function inProgress(detail?: string): MarshalError {
   return new MarshalError(
-    'E_SWITCH_IN_PROGRESS',
+    SUPERVISOR_ERRORS.E_SWITCH_IN_PROGRESS,
     `another environment switch is in progress${detail ? `: ${sanitizeForLog(detail)}` : ''}`,
     {
       hint: 'wait for it to finish (marshal status), then retry',
@@ -186,7 +192,7 @@ async function waitForOutcome(
         goneChecks++;
         if (goneChecks > 20) {
           throw new MarshalError(
-            'E_SWITCH_FAILED',
+            SUPERVISOR_ERRORS.E_SWITCH_FAILED,
             `no supervisor is running; the switch to ${sanitizeForLog(target)} did not finish`,
             {
               details: { target, lastState: lastState || null },

@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import { describeValue, MarshalError, UsageError } from '../core/errors.ts';
+import { CORE_ERRORS, describeValue, MarshalError, UsageError } from '../core/errors.ts';
 import {
   AGGREGATION_RULE_PRECONDITIONS,
   AGGREGATION_RULES,
@@ -78,7 +78,7 @@ export const trainAggregateCommand: CommandSpec = {
       throw new UsageError(
         `--rule must be one of ${AGGREGATION_RULES.join(', ')}, got ${describeValue(rule)}`,
         {
-          code: 'E_INVALID_INPUT',
+          code: CORE_ERRORS.E_INVALID_INPUT,
           details: { field: '--rule', value: rule },
         },
       );
@@ -150,7 +150,7 @@ export async function readVectors(path: string, shown: string, signal: AbortSign
 }
 
 function invalid(file: string, problem: string, cause?: unknown): MarshalError {
-  return new MarshalError('E_INVALID_INPUT', `${file}: ${problem}`, {
+  return new MarshalError(CORE_ERRORS.E_INVALID_INPUT, `${file}: ${problem}`, {
     details: { field: 'vectors', path: file },
     ...(cause === undefined ? {} : { cause }),
   });

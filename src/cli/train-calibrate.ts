@@ -2,7 +2,7 @@ import { ExitCode, MarshalError } from '../core/errors.ts';
 import { sanitizeForTerminal } from '../core/log-hygiene.ts';
 import { calibrateCluster } from '../training/calibrate.ts';
 import { loadCluster } from '../training/cluster.ts';
-import '../training/errors-plan.ts';
+import { TRAINING_ERRORS } from '../training/errors.ts';
 import { type CommandSpec, numberOption, stringOption } from './command.ts';
 import { printJson, println } from './io.ts';
 import { progress, requiredOption } from './train-common.ts';
@@ -77,7 +77,7 @@ export const trainCalibrateCommand: CommandSpec = {
       }
     }
     if (!anyOk) {
-      const err = new MarshalError('E_CALIBRATION_FAILED', 'calibration failed on every node');
+      const err = new MarshalError(TRAINING_ERRORS.E_CALIBRATION_FAILED, 'calibration failed on every node');
       println(io.stderr, `marshal: ${err.message}`);
       return err.exitCode;
     }

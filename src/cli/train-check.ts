@@ -4,7 +4,7 @@ import { sanitizeForTerminal } from '../core/log-hygiene.ts';
 import { openAudit } from '../training/audit.ts';
 import { loadCluster } from '../training/cluster.ts';
 import { type DatasetFact, readDataset } from '../training/dataset.ts';
-import '../training/errors-plan.ts';
+import { TRAINING_ERRORS } from '../training/errors.ts';
 import { gatherFacts } from '../training/facts.ts';
 import { layoutRanks } from '../training/layout.ts';
 import { preflight } from '../training/preflight.ts';
@@ -93,7 +93,7 @@ export const trainCheckCommand: CommandSpec = {
     }
     const exit = checklistExit(result);
     if (exit !== ExitCode.ok) {
-      const err = new MarshalError('E_PREFLIGHT_FAILED', 'pre-flight failed');
+      const err = new MarshalError(TRAINING_ERRORS.E_PREFLIGHT_FAILED, 'pre-flight failed');
       println(io.stderr, `marshal: ${err.message} (${err.code})`);
       return err.exitCode;
     }

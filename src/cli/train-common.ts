@@ -1,9 +1,11 @@
 /** Shared pieces of the `train` commands: reading plans, rendering checklists, option checks. */
+
 import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { describeValue, ExitCode, MarshalError, UsageError } from '../core/errors.ts';
 import { sha256CanonicalJson } from '../core/hash.ts';
 import { sanitizeForTerminal } from '../core/log-hygiene.ts';
+import { TRAINING_ERRORS } from '../training/errors.ts';
 import { type Plan, PlanSchema } from '../training/plan-schema.ts';
 import type { PreflightResult } from '../training/preflight.ts';
 import { type OptionValues, stringOption } from './command.ts';
@@ -28,21 +30,33 @@ export async function loadPlanFile(path: string, cwd: string): Promise<{ plan: P
     raw = JSON.parse(await readFile(abs, 'utf8'));
   } catch (err) {
     const why = (err as NodeJS.ErrnoException).code ?? 'not valid JSON';
-    throw new MarshalError('E_PLAN_INVALID', `--plan: cannot read ${describeValue(path)} (${why})`, {
-      details: { field: '--plan', value: path },
-    });
+    throw new MarshalError(
+      TRAINING_ERRORS.E_PLAN_INVALID,
+      `--plan: cannot read ${describeValue(path)} (${why})`,
+      {
+        details: { field: '--plan', value: path },
+      },
+    );
   }
   if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
-    throw new MarshalError('E_PLAN_INVALID', `--plan: ${describeValue(path)} is not a plan object`, {
-      details: { field: '--plan', value: path },
-    });
+    throw new MarshalError(
+      TRAINING_ERRORS.E_PLAN_INVALID,
+      `--plan: ${describeValue(path)} is not a plan object`,
+      {
+        details: { field: '--plan', value: path },
+      },
+    );
   }
   const { integrity, ...body } = raw as Record<string, unknown>;
   const recorded = (integrity as { sha256?: unknown } | undefined)?.sha256;
   if (typeof recorded !== 'string') {
-    throw new MarshalError('E_PLAN_INVALID', `--plan: ${describeValue(path)} has no integrity.sha256`, {
-      details: { field: '--plan', value: path },
-    });
+    throw new MarshalError(
+      TRAINING_ERRORS.E_PLAN_INVALID,
+      `--plan: ${describeValue(path)} has no integrity.sha256`,
+      {
+        details: { field: '--plan', value: path },
+      },
+    );
   }
   let actual: string;
   try {
@@ -52,7 +66,7 @@ export async function loadPlanFile(path: string, cwd: string): Promise<{ plan: P
   }
   if (actual !== recorded) {
     throw new MarshalError(
-      'E_PLAN_TAMPERED',
+      TRAINING_ERRORS.E_PLAN_TAMPERED,
       `--plan: ${describeValue(path)} was modified after it was written (SHA-256 ${actual.slice(0, 12) || '?'} != recorded ${recorded.slice(0, 12)})`,
       {
         details: { field: '--plan', value: path, expected: recorded, actual },
@@ -64,7 +78,7 @@ export async function loadPlanFile(path: string, cwd: string): Promise<{ plan: P
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
     throw new MarshalError(
-      'E_PLAN_INVALID',
+      TRAINING_ERRORS.E_PLAN_INVALID,
       `--plan: ${describeValue(path)}: ${issue.path.join('.')}: ${issue.message}`,
       {
         details: { field: '--plan', value: path },

@@ -3,7 +3,7 @@ import { writeJsonAtomic } from '../core/atomic-file.ts';
 import { ExitCode, MarshalError } from '../core/errors.ts';
 import { sanitizeForTerminal } from '../core/log-hygiene.ts';
 import { openAudit } from '../training/audit.ts';
-import '../training/errors-plan.ts';
+import { TRAINING_ERRORS } from '../training/errors.ts';
 import { buildRunReport } from '../training/launch/run-report.ts';
 import { prepareProcesses, runPlan } from '../training/launch/runner.ts';
 import { type CommandSpec, numberOption } from './command.ts';
@@ -63,9 +63,13 @@ export const trainLaunchCommand: CommandSpec = {
           reason: 'pre-flight failed',
           plan_sha256: plan.integrity.sha256,
         });
-        throw new MarshalError('E_PREFLIGHT_FAILED', `plan ${path} failed its pre-flight; not launching`, {
-          hint: 'fix the failed checks and re-plan, or pass --force to launch anyway',
-        });
+        throw new MarshalError(
+          TRAINING_ERRORS.E_PREFLIGHT_FAILED,
+          `plan ${path} failed its pre-flight; not launching`,
+          {
+            hint: 'fix the failed checks and re-plan, or pass --force to launch anyway',
+          },
+        );
       }
       const prepared = prepareProcesses(plan, path);
       if (values['dry-run']) {
@@ -138,7 +142,7 @@ export const trainLaunchCommand: CommandSpec = {
       }
       if (signal.aborted) return ExitCode.interrupted;
       if (report.status !== 'succeeded') {
-        const err = new MarshalError('E_LAUNCH_FAILED', 'a rank failed or was stopped');
+        const err = new MarshalError(TRAINING_ERRORS.E_LAUNCH_FAILED, 'a rank failed or was stopped');
         println(io.stderr, `marshal: ${err.message} (${err.code}); see ${reportPath}`);
         return err.exitCode;
       }

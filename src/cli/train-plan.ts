@@ -6,7 +6,7 @@ import { sanitizeForTerminal } from '../core/log-hygiene.ts';
 import { openAudit } from '../training/audit.ts';
 import { loadCluster } from '../training/cluster.ts';
 import { readDataset } from '../training/dataset.ts';
-import '../training/errors-plan.ts';
+import { TRAINING_ERRORS } from '../training/errors.ts';
 import { type CalibrationSource, gatherFacts } from '../training/facts.ts';
 import { buildPlan } from '../training/plan.ts';
 import type { Plan } from '../training/plan-schema.ts';
@@ -244,7 +244,10 @@ export const trainPlanCommand: CommandSpec = {
     else printSummary(io, plan, out);
     const exit = checklistExit(plan.pre_flight_checklist);
     if (exit !== ExitCode.ok) {
-      const err = new MarshalError('E_PREFLIGHT_FAILED', `pre-flight failed: plan ${out} is blocked`);
+      const err = new MarshalError(
+        TRAINING_ERRORS.E_PREFLIGHT_FAILED,
+        `pre-flight failed: plan ${out} is blocked`,
+      );
       println(io.stderr, `marshal: ${sanitizeForTerminal(err.message)} (${err.code})`);
       return err.exitCode;
     }

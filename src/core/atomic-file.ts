@@ -6,11 +6,12 @@
  * itself survives a power cut. A reader therefore sees the old or the new content, never a mix,
  * even when the writer is SIGKILLed half way.
  */
+
 import { randomBytes } from 'node:crypto';
 import { open, readFile, rename, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import type { z } from 'zod';
-import { MarshalError } from './errors.ts';
+import { CORE_ERRORS, MarshalError } from './errors.ts';
 
 export interface WriteAtomicOptions {
   /** File mode of the result (default 0o644; pass 0o600 for secrets). Applied exactly, not masked by umask. */
@@ -63,7 +64,7 @@ export async function writeJsonAtomic(
   const text = JSON.stringify(value, null, 2);
   if (text === undefined) {
     throw new MarshalError(
-      'E_INVALID_INPUT',
+      CORE_ERRORS.E_INVALID_INPUT,
       `cannot write ${path}: value is not JSON-serialisable (${typeof value})`,
       {
         details: { path },

@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { extname } from 'node:path';
 import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Node as YamlNode } from 'yaml';
 import { z } from 'zod';
-import { describeValue, MarshalError } from './errors.ts';
+import { CORE_ERRORS, describeValue, MarshalError } from './errors.ts';
 import { sanitizeForLog } from './log-hygiene.ts';
 
 export interface ConfigLoadOptions {
@@ -13,7 +13,7 @@ export interface ConfigLoadOptions {
 /** A config problem: file, line, key path, bad value and what was expected. */
 export class ConfigError extends MarshalError {
   constructor(message: string, details: Record<string, unknown>, cause?: unknown) {
-    super('E_CONFIG', message, { details, cause });
+    super(CORE_ERRORS.E_CONFIG, message, { details, cause });
     this.name = 'ConfigError';
   }
 }

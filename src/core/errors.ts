@@ -1,6 +1,7 @@
 /**
- * Errors with stable string codes. Codes are API: they are listed in ARCHITECTURE.md (a test keeps
- * the table and this registry equal), asserted in tests, and mapped to CLI exit codes here.
+ * Errors with stable string codes. Codes are API: each subsystem defines its typed table with
+ * {@link defineErrors} (code, exit code, meaning), ARCHITECTURE.md lists them (a test keeps the
+ * two equal), and an error carries its exit code from the entry it was raised with.
  */
 
 /** CLI exit codes. Documented in ARCHITECTURE.md and `marshal --help`. */
@@ -16,8 +17,31 @@ export const ExitCode = {
 } as const;
 export type ExitCodeValue = (typeof ExitCode)[keyof typeof ExitCode];
 
-/** Every error code marshal raises, with its exit code and a one-line meaning. */
-export const ERROR_CODES = {
+/** One error code: its stable name, the CLI exit code it maps to, and a one-line meaning. */
+export interface ErrorSpec<C extends string = string> {
+  readonly code: C;
+  readonly exit: ExitCodeValue;
+  readonly meaning: string;
+}
+
+/**
+ * Defines a subsystem's error table: code -> exit code and meaning. The result maps each code to
+ * its {@link ErrorSpec}, so `new MarshalError(AGENT_ERRORS.E_LLM_HTTP, ...)` carries its exit
+ * code with it and a misspelt code does not compile. ARCHITECTURE.md lists every table; a test
+ * keeps the two equal in both directions.
+ */
+export function defineErrors<const T extends Record<string, { exit: ExitCodeValue; meaning: string }>>(
+  table: T,
+): { readonly [K in keyof T & string]: ErrorSpec<K> } {
+  const out: Record<string, ErrorSpec> = {};
+  for (const [code, entry] of Object.entries(table)) {
+    out[code] = Object.freeze({ code, exit: entry.exit, meaning: entry.meaning });
+  }
+  return Object.freeze(out) as { readonly [K in keyof T & string]: ErrorSpec<K> };
+}
+
+/** Error codes of the core and the CLI frame. */
+export const CORE_ERRORS = defineErrors({
   E_INTERNAL: { exit: ExitCode.failure, meaning: 'unexpected internal error (rerun with --debug)' },
   E_RUNTIME: { exit: ExitCode.failure, meaning: 'an operation failed at run time' },
   E_USAGE: { exit: ExitCode.usage, meaning: 'bad command-line usage' },
@@ -30,26 +54,7 @@ export const ERROR_CODES = {
   E_TIMEOUT: { exit: ExitCode.failure, meaning: 'an operation did not finish in its time bound' },
   E_LOCKED: { exit: ExitCode.busy, meaning: 'a lock is held by another live owner' },
   E_PROCESS: { exit: ExitCode.failure, meaning: 'a child process could not be started or failed' },
-} as const satisfies Record<string, { exit: ExitCodeValue; meaning: string }>;
-
-/** Registry extension point: subsystems add their codes through {@link registerErrorCodes}. */
-const registry = new Map<string, { exit: ExitCodeValue; meaning: string }>(Object.entries(ERROR_CODES));
-
-/** Adds error codes to the registry (subsystems call this at module load). Re-registering a code with a different exit code throws. */
-export function registerErrorCodes(codes: Record<string, { exit: ExitCodeValue; meaning: string }>): void {
-  for (const [code, entry] of Object.entries(codes)) {
-    const prev = registry.get(code);
-    if (prev && prev.exit !== entry.exit) {
-      throw new Error(`error code ${code} registered twice with exit ${prev.exit} and ${entry.exit}`);
-    }
-    registry.set(code, entry);
-  }
-}
-
-/** All known codes (core and registered). */
-export function errorCodeTable(): ReadonlyMap<string, { exit: ExitCodeValue; meaning: string }> {
-  return registry;
-}
+});
 
 export interface MarshalErrorOptions {
   cause?: unknown;
@@ -64,14 +69,17 @@ export interface MarshalErrorOptions {
 /** Base class of every error marshal raises on purpose. */
 export class MarshalError extends Error {
   readonly code: string;
+  /** The table entry this error was raised with. */
+  readonly spec: ErrorSpec;
   readonly details: Record<string, unknown> | undefined;
   readonly hint: string | undefined;
   readonly #exitCode: ExitCodeValue | undefined;
 
-  constructor(code: string, message: string, options: MarshalErrorOptions = {}) {
+  constructor(spec: ErrorSpec, message: string, options: MarshalErrorOptions = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'MarshalError';
-    this.code = code;
+    this.spec = spec;
+    this.code = spec.code;
     this.details = options.details;
     this.hint = options.hint;
     this.#exitCode = options.exitCode;
@@ -79,14 +87,14 @@ export class MarshalError extends Error {
 
   /** The CLI exit code for this error. */
   get exitCode(): ExitCodeValue {
-    return this.#exitCode ?? registry.get(this.code)?.exit ?? ExitCode.failure;
+    return this.#exitCode ?? this.spec.exit;
   }
 }
 
 /** Bad command-line usage or input value (exit 2). */
 export class UsageError extends MarshalError {
-  constructor(message: string, options: MarshalErrorOptions & { code?: string } = {}) {
-    super(options.code ?? 'E_USAGE', message, options);
+  constructor(message: string, options: MarshalErrorOptions & { code?: ErrorSpec } = {}) {
+    super(options.code ?? CORE_ERRORS.E_USAGE, message, options);
     this.name = 'UsageError';
   }
 }
@@ -94,7 +102,7 @@ export class UsageError extends MarshalError {
 /** An input value failed validation; names the field and the value (exit 2). */
 export class InvalidInputError extends MarshalError {
   constructor(field: string, value: unknown, expected: string, options: MarshalErrorOptions = {}) {
-    super('E_INVALID_INPUT', `${field}: ${expected}, got ${describeValue(value)}`, {
+    super(CORE_ERRORS.E_INVALID_INPUT, `${field}: ${expected}, got ${describeValue(value)}`, {
       ...options,
       details: { field, value, expected, ...options.details },
     });
@@ -105,7 +113,7 @@ export class InvalidInputError extends MarshalError {
 /** The operation was aborted through its AbortSignal (exit 130). */
 export class AbortedError extends MarshalError {
   constructor(message = 'aborted', options: MarshalErrorOptions = {}) {
-    super('E_ABORTED', message, options);
+    super(CORE_ERRORS.E_ABORTED, message, options);
     this.name = 'AbortedError';
   }
 }
@@ -113,7 +121,7 @@ export class AbortedError extends MarshalError {
 /** The operation exceeded its time bound. */
 export class TimeoutError extends MarshalError {
   constructor(message: string, options: MarshalErrorOptions = {}) {
-    super('E_TIMEOUT', message, options);
+    super(CORE_ERRORS.E_TIMEOUT, message, options);
     this.name = 'TimeoutError';
   }
 }
@@ -151,5 +159,5 @@ export function exitCodeFor(err: unknown): ExitCodeValue {
 
 /** Exhaustiveness check for switches over unions. */
 export function assertNever(value: never, what = 'value'): never {
-  throw new MarshalError('E_INTERNAL', `unexpected ${what}: ${describeValue(value)}`);
+  throw new MarshalError(CORE_ERRORS.E_INTERNAL, `unexpected ${what}: ${describeValue(value)}`);
 }

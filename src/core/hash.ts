@@ -2,10 +2,11 @@
  * SHA-256 of bytes, files and streams, and canonical JSON (a stable text form whose hash identifies
  * a value regardless of key order).
  */
+
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import type { Readable } from 'node:stream';
-import { AbortedError, MarshalError } from './errors.ts';
+import { AbortedError, CORE_ERRORS, MarshalError } from './errors.ts';
 
 /** Hex SHA-256 of a string (UTF-8) or bytes. */
 export function sha256(data: string | Uint8Array): string {
@@ -51,7 +52,7 @@ export function canonicalJson(value: unknown): string {
   const out = encode(value, '$', new Set());
   if (out === undefined) {
     throw new MarshalError(
-      'E_INVALID_INPUT',
+      CORE_ERRORS.E_INVALID_INPUT,
       `canonicalJson: value at $ is not representable (${typeof value})`,
       {
         details: { path: '$' },
@@ -67,9 +68,13 @@ export function sha256CanonicalJson(value: unknown): string {
 }
 
 function reject(path: string, what: string): never {
-  throw new MarshalError('E_INVALID_INPUT', `canonicalJson: ${what} at ${path} cannot be encoded as JSON`, {
-    details: { path },
-  });
+  throw new MarshalError(
+    CORE_ERRORS.E_INVALID_INPUT,
+    `canonicalJson: ${what} at ${path} cannot be encoded as JSON`,
+    {
+      details: { path },
+    },
+  );
 }
 
 /** Returns undefined for values JSON omits (undefined, functions). */

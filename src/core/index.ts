@@ -1,7 +1,9 @@
 export * from './async.ts';
 export * from './atomic-file.ts';
 export * from './config.ts';
+export * from './deadline.ts';
 export * from './errors.ts';
+export * from './files.ts';
 export * from './hash.ts';
 export * from './jsonl-logger.ts';
 export * from './line-splitter.ts';
@@ -12,3 +14,4 @@ export * from './probe.ts';
 export * from './process.ts';
 export * from './process-identity.ts';
 export * from './safe-path.ts';
+export * from './shell-quote.ts';

@@ -6,9 +6,10 @@
  * kernel before `log()` returns (so a crash of this process cannot lose it), and lines from
  * concurrent writers never interleave. Rotation assumes one writing process per file.
  */
+
 import { closeSync, fstatSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { InvalidInputError, MarshalError } from './errors.ts';
+import { CORE_ERRORS, InvalidInputError, MarshalError } from './errors.ts';
 import { scrubValue } from './log-hygiene.ts';
 
 export interface JsonlLoggerOptions {
@@ -86,7 +87,7 @@ export function createJsonlLogger(path: string, options: JsonlLoggerOptions = {}
   return {
     path,
     log(record) {
-      if (fd === undefined) throw new MarshalError('E_RUNTIME', `log ${path} is closed`);
+      if (fd === undefined) throw new MarshalError(CORE_ERRORS.E_RUNTIME, `log ${path} is closed`);
       const { ts: _ignored, ...rest } = record;
       const scrubbed = scrubValue(rest, known) as Record<string, unknown>;
       const line = Buffer.from(`${JSON.stringify({ ts: now().toISOString(), ...scrubbed })}\n`, 'utf8');

@@ -14,8 +14,9 @@
  * the same stale lock, exactly one removes it (see lock-takeover.ts) and then competes with
  * everyone else through the same exclusive create.
  */
+
 import { sleep, throwIfAborted } from './async.ts';
-import { InvalidInputError, MarshalError } from './errors.ts';
+import { CORE_ERRORS, InvalidInputError, MarshalError } from './errors.ts';
 import { createLockHandle, type LockHandle } from './lock-handle.ts';
 import {
   type LockOwner,
@@ -149,7 +150,7 @@ function lockedError(path: string, options: AcquireLockOptions, state: LockState
   if (owner) by = `pid ${owner.pid} on ${owner.host} (${owner.purpose}, since ${owner.createdAt})`;
   else if (state.status === 'held') by = 'an ownerless (empty or unreadable) lock file';
   const ttlS = Math.round((options.ttlMs ?? DEFAULT_TTL_MS) / 1000);
-  return new MarshalError('E_LOCKED', sanitizeForLog(`lock ${path} is held by ${by}`), {
+  return new MarshalError(CORE_ERRORS.E_LOCKED, sanitizeForLog(`lock ${path} is held by ${by}`), {
     details: { path, owner, purpose: options.purpose },
     hint: owner
       ? 'wait for that operation to finish'

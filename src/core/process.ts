@@ -3,11 +3,12 @@
  * group, output streamed by line, and `stop` = SIGTERM to the group, a grace period, SIGKILL,
  * then wait until the leader has exited AND no member of the group is left running.
  */
+
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import type { Writable } from 'node:stream';
 import { abortedErrorFrom, deferred, sleep, timeoutSignal } from './async.ts';
-import { InvalidInputError, MarshalError, TimeoutError } from './errors.ts';
+import { CORE_ERRORS, InvalidInputError, MarshalError, TimeoutError } from './errors.ts';
 import { findProgram } from './find-program.ts';
 import { createLineSplitter, DEFAULT_MAX_LINE_LENGTH } from './line-splitter.ts';
 import { killProcessGroup, terminateProcessGroup } from './process-group.ts';
@@ -85,9 +86,13 @@ export function spawnProcess(argv: readonly string[], options: SpawnOptions = {}
   const found = findProgram(argv[0], cwd, env);
   if (!found.ok) {
     const why = found.code === 'ENOENT' ? 'not found' : 'not executable';
-    throw new MarshalError('E_PROCESS', `cannot start ${JSON.stringify(argv[0])}: ${why} (${found.code})`, {
-      details: { program: argv[0], errno: found.code },
-    });
+    throw new MarshalError(
+      CORE_ERRORS.E_PROCESS,
+      `cannot start ${JSON.stringify(argv[0])}: ${why} (${found.code})`,
+      {
+        details: { program: argv[0], errno: found.code },
+      },
+    );
   }
   const usePdeathsig = options.pdeathsig === true && existsSync(SETPRIV);
   const cmd = usePdeathsig ? [SETPRIV, '--pdeathsig', 'KILL', '--', ...argv] : [...argv];
@@ -101,15 +106,19 @@ export function spawnProcess(argv: readonly string[], options: SpawnOptions = {}
       stdio: [options.stdin ?? 'ignore', 'pipe', 'pipe'],
     });
   } catch (cause) {
-    throw new MarshalError('E_PROCESS', `cannot start ${JSON.stringify(argv[0])}: ${String(cause)}`, {
-      cause,
-      details: { program: argv[0] },
-    });
+    throw new MarshalError(
+      CORE_ERRORS.E_PROCESS,
+      `cannot start ${JSON.stringify(argv[0])}: ${String(cause)}`,
+      {
+        cause,
+        details: { program: argv[0] },
+      },
+    );
   }
   const spawnError = deferred<Error>();
   child.on('error', (err) => spawnError.resolve(err));
   if (child.pid === undefined) {
-    throw new MarshalError('E_PROCESS', `cannot start ${JSON.stringify(argv[0])}`, {
+    throw new MarshalError(CORE_ERRORS.E_PROCESS, `cannot start ${JSON.stringify(argv[0])}`, {
       details: { program: argv[0] },
     });
   }

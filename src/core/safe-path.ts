@@ -7,10 +7,11 @@
  * followed to its target so that creating a file through it cannot land outside either.
  * Backslashes and `%2e%2e%2f` are ordinary name characters on POSIX and stay inside the root.
  */
+
 import { lstatSync, readlinkSync, realpathSync } from 'node:fs';
 import { lstat, readlink, realpath } from 'node:fs/promises';
 import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
-import { describeValue, MarshalError } from './errors.ts';
+import { CORE_ERRORS, describeValue, MarshalError } from './errors.ts';
 import { sanitizeForLog } from './log-hygiene.ts';
 
 export interface ResolveInsideOptions {
@@ -105,14 +106,18 @@ function escapeError(
   const shown =
     typeof userPath === 'string' ? sanitizeForLog(describeValue(userPath)) : describeValue(userPath);
   const shownRoot = sanitizeForLog(root);
-  return new MarshalError('E_PATH_ESCAPE', `${field}: path ${shown} ${reason} (root: ${shownRoot})`, {
-    details: {
-      field,
-      path: typeof userPath === 'string' ? sanitizeForLog(userPath) : userPath,
-      root: shownRoot,
-      reason,
+  return new MarshalError(
+    CORE_ERRORS.E_PATH_ESCAPE,
+    `${field}: path ${shown} ${reason} (root: ${shownRoot})`,
+    {
+      details: {
+        field,
+        path: typeof userPath === 'string' ? sanitizeForLog(userPath) : userPath,
+        root: shownRoot,
+        reason,
+      },
     },
-  });
+  );
 }
 
 function loopError(path: string): NodeJS.ErrnoException {

@@ -18,7 +18,6 @@ import { z } from 'zod';
 import { writeFileAtomic } from '../core/atomic-file.ts';
 import { MarshalError } from '../core/errors.ts';
 import { bearerMatches, createControlToken, isLoopbackHost } from './control-auth.ts';
-import './control-errors.ts';
 import { handleLogs } from './control-logs.ts';
 import { listenInRange, type PortRange } from './port-range.ts';
 

@@ -3,11 +3,12 @@
  * token in `.metadata/`, send a request with a bounded wait, and tell "nobody answers" apart from
  * "answered with an error".
  */
+
 import { readFile } from 'node:fs/promises';
 import { timeoutSignal } from '../core/async.ts';
 import { isAbortError, MarshalError } from '../core/errors.ts';
 import { readControlToken } from './control-auth.ts';
-import './control-errors.ts';
+import { SUPERVISOR_ERRORS } from './errors.ts';
 
 export interface ControlEndpoint {
   port: number;
@@ -72,7 +73,7 @@ export async function controlRequest(
   } catch (err) {
     if (options.signal?.aborted) throw err;
     throw new MarshalError(
-      'E_CONTROL_UNREACHABLE',
+      SUPERVISOR_ERRORS.E_CONTROL_UNREACHABLE,
       `the supervisor control API on 127.0.0.1:${endpoint.port} did not answer ${method} ${path}`,
       { cause: err, details: { port: endpoint.port, path, timedOut: isAbortError(err) } },
     );
@@ -108,7 +109,7 @@ export function rejectedError(path: string, res: ControlResponse): MarshalError 
       ? 'the token in .metadata/.control_token does not match the running supervisor'
       : undefined;
   return new MarshalError(
-    'E_CONTROL_REJECTED',
+    SUPERVISOR_ERRORS.E_CONTROL_REJECTED,
     `the supervisor refused ${path}: HTTP ${res.status}${said ? ` (${said})` : ''}`,
     { details: { path, status: res.status, body: res.body }, ...(hint ? { hint } : {}) },
   );

@@ -5,13 +5,14 @@
  * bounded, until the new process shows it is up; a start that dies or stalls is reported with
  * the tail of its log, and a stalled one is terminated so nothing is left behind.
  */
+
 import { spawn } from 'node:child_process';
 import { open } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { sleep, timeoutSignal } from '../core/async.ts';
 import { MarshalError } from '../core/errors.ts';
 import { sanitizeForLog } from '../core/log-hygiene.ts';
-import './control-errors.ts';
+import { SUPERVISOR_ERRORS } from './errors.ts';
 import { readLastLines } from './log-follow.ts';
 
 /** The CLI entry point a detached supervisor runs. */
@@ -58,9 +59,13 @@ export async function spawnDetached(options: DetachOptions): Promise<{ pid: numb
       child.once('spawn', () => resolve(child.pid!));
       child.once('error', (err) =>
         reject(
-          new MarshalError('E_DETACH_FAILED', `could not start ${options.execPath}: ${err.message}`, {
-            cause: err,
-          }),
+          new MarshalError(
+            SUPERVISOR_ERRORS.E_DETACH_FAILED,
+            `could not start ${options.execPath}: ${err.message}`,
+            {
+              cause: err,
+            },
+          ),
         ),
       );
     });
@@ -114,7 +119,7 @@ async function failure(
   const tail = await readLastLines(logFile, 8).catch(() => []);
   const shown = tail.map((l) => `    ${sanitizeForLog(l)}`).join('\n');
   return new MarshalError(
-    'E_DETACH_FAILED',
+    SUPERVISOR_ERRORS.E_DETACH_FAILED,
     tail.length > 0 ? `${message}; last log lines:\n${shown}` : message,
     {
       details: { ...details, logFile },

@@ -16,6 +16,7 @@
  * Without `start`, the ComfyGit layout is used: `.venv/bin/python ComfyUI/main.py <server args>`
  * in `ComfyUI/`, port from `--port` (default 8188), readiness by HTTP GET `/system_stats`.
  */
+
 import { constants } from 'node:fs';
 import { access, readdir, stat } from 'node:fs/promises';
 import { isAbsolute, join, resolve } from 'node:path';
@@ -23,7 +24,7 @@ import { z } from 'zod';
 import { loadConfigFile } from '../core/config.ts';
 import { InvalidInputError, MarshalError } from '../core/errors.ts';
 import { resolveInside } from '../core/safe-path.ts';
-import './errors.ts';
+import { SUPERVISOR_ERRORS } from './errors.ts';
 import { parseServerEndpoint } from './server-args.ts';
 import type { Workspace } from './workspace.ts';
 
@@ -116,9 +117,13 @@ async function exists(path: string, mode = constants.F_OK): Promise<boolean> {
 }
 
 function invalid(name: string, message: string, path: string): MarshalError {
-  return new MarshalError('E_ENV_INVALID', `environment ${JSON.stringify(name)}: ${message}: ${path}`, {
-    details: { environment: name, path },
-  });
+  return new MarshalError(
+    SUPERVISOR_ERRORS.E_ENV_INVALID,
+    `environment ${JSON.stringify(name)}: ${message}: ${path}`,
+    {
+      details: { environment: name, path },
+    },
+  );
 }
 
 /** Names of the workspace's environments (folders under `environments/`), sorted. */
@@ -154,11 +159,15 @@ export async function loadEnvironment(
   );
   if (!isDir) {
     const known = await listEnvironments(ws);
-    throw new MarshalError('E_ENV_NOT_FOUND', `environment ${JSON.stringify(name)} not found in ${envsDir}`, {
-      details: { environment: name, path: dir, known },
-      hint:
-        known.length > 0 ? `known environments: ${known.join(', ')}` : 'the workspace has no environments/',
-    });
+    throw new MarshalError(
+      SUPERVISOR_ERRORS.E_ENV_NOT_FOUND,
+      `environment ${JSON.stringify(name)} not found in ${envsDir}`,
+      {
+        details: { environment: name, path: dir, known },
+        hint:
+          known.length > 0 ? `known environments: ${known.join(', ')}` : 'the workspace has no environments/',
+      },
+    );
   }
   const serverArgs = options.serverArgs ?? [];
   const endpoint = parseServerEndpoint(serverArgs);

@@ -1,10 +1,11 @@
 /**
- * Error codes of the supervisor subsystem (registered with the core registry at module load).
+ * Error codes of the supervisor subsystem (engine, control API, client, detached start): a typed
+ * table, each entry carrying its CLI exit code.
  */
-import { ExitCode, registerErrorCodes } from '../core/errors.ts';
+import { defineErrors, ExitCode } from '../core/errors.ts';
 
 /** Supervisor error codes: code -> exit code and one-line meaning. */
-export const SUPERVISOR_ERROR_CODES = {
+export const SUPERVISOR_ERRORS = defineErrors({
   E_NO_WORKSPACE: {
     exit: ExitCode.usage,
     meaning: 'no ComfyGit/marshal workspace (a folder with .metadata/) was found',
@@ -30,9 +31,15 @@ export const SUPERVISOR_ERROR_CODES = {
   },
   E_SWITCH_FAILED: { exit: ExitCode.supervision, meaning: 'an environment switch did not complete' },
   E_PORT_BUSY: { exit: ExitCode.failure, meaning: "the server's port stayed held by another process" },
-} as const;
-
-registerErrorCodes(SUPERVISOR_ERROR_CODES);
+  E_NESTED_SUPERVISION: {
+    exit: ExitCode.usage,
+    meaning: 'refusing to start a supervisor from a process that is itself supervised',
+  },
+  E_NO_CONTROL_PORT: { exit: ExitCode.failure, meaning: 'no free port for the control API in its range' },
+  E_CONTROL_UNREACHABLE: { exit: ExitCode.failure, meaning: 'the supervisor control API did not answer' },
+  E_CONTROL_REJECTED: { exit: ExitCode.failure, meaning: 'the supervisor control API refused the request' },
+  E_DETACH_FAILED: { exit: ExitCode.failure, meaning: 'a detached supervisor did not come up' },
+});
 
 /** A supervisor error code. */
-export type SupervisorErrorCode = keyof typeof SUPERVISOR_ERROR_CODES;
+export type SupervisorErrorCode = keyof typeof SUPERVISOR_ERRORS;

@@ -2,11 +2,13 @@
  * Handoff before a start: the port must be free, so a restart never fails on a busy port. Waits
  * (bounded) until nothing listens on the port; a port still held at the end names its holders.
  */
+
 import { readFile } from 'node:fs/promises';
 import { sleep } from '../core/async.ts';
 import { MarshalError } from '../core/errors.ts';
 import { probeTcp } from '../core/probe.ts';
 import type { EnvironmentSpec } from './environment.ts';
+import { SUPERVISOR_ERRORS } from './errors.ts';
 import { listeningSockets, socketHolders } from './socket-owner.ts';
 
 const POLL_MS = 100;
@@ -38,7 +40,7 @@ export async function waitPortFree(
   const names = await Promise.all(holders.map(async (pid) => `${pid} (${await commOf(pid)})`));
   const by = names.length > 0 ? `pid ${names.join(', ')}` : 'another process';
   throw new MarshalError(
-    'E_PORT_BUSY',
+    SUPERVISOR_ERRORS.E_PORT_BUSY,
     `port ${spec.port} for ${spec.name} is still held by ${by} after ${options.timeoutMs} ms`,
     {
       details: { port: spec.port, holders },

@@ -2,7 +2,6 @@
  * marshal/supervisor: supervises a server (a ComfyGit environment or any server described by
  * `marshal-env.yaml`), speaking ComfyGit's orchestrator protocol under `.metadata/`.
  */
-import './errors.ts';
 
 export { crashBackoffMs } from './backoff.ts';
 export {
@@ -15,7 +14,7 @@ export {
   loadEnvironment,
   validateEnvironmentName,
 } from './environment.ts';
-export { SUPERVISOR_ERROR_CODES, type SupervisorErrorCode } from './errors.ts';
+export { SUPERVISOR_ERRORS, type SupervisorErrorCode } from './errors.ts';
 export { describeEvent, type LogLevel } from './event-log.ts';
 export type * from './machine-types.ts';
 export * from './protocol.ts';

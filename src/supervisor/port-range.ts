@@ -2,9 +2,10 @@
  * Binding a server to the first free loopback port of a range (the original's 5050-5100), and
  * parsing a range written as `5050-5100`, `5050` or `0` (ephemeral, for tests).
  */
+
 import type { Server } from 'node:net';
 import { InvalidInputError, MarshalError } from '../core/errors.ts';
-import './control-errors.ts';
+import { SUPERVISOR_ERRORS } from './errors.ts';
 
 export interface PortRange {
   from: number;
@@ -35,10 +36,14 @@ export async function listenInRange(server: Server, range: PortRange): Promise<n
     const bound = await tryListen(server, port);
     if (bound !== undefined) return bound;
   }
-  throw new MarshalError('E_NO_CONTROL_PORT', `no free port on 127.0.0.1 in ${range.from}-${range.to}`, {
-    details: { from: range.from, to: range.to },
-    hint: 'set MARSHAL_CONTROL_PORTS to another range, e.g. 5200-5250',
-  });
+  throw new MarshalError(
+    SUPERVISOR_ERRORS.E_NO_CONTROL_PORT,
+    `no free port on 127.0.0.1 in ${range.from}-${range.to}`,
+    {
+      details: { from: range.from, to: range.to },
+      hint: 'set MARSHAL_CONTROL_PORTS to another range, e.g. 5200-5250',
+    },
+  );
 }
 
 function tryListen(server: Server, port: number): Promise<number | undefined> {

@@ -3,9 +3,11 @@
  * the watcher), `.cmd` commands, and the API's switchTo. All file takes and lock acquisitions run
  * through `runtime.serial`, so two paths never both act on one request.
  */
+
 import { stat } from 'node:fs/promises';
 import { MarshalError } from '../core/errors.ts';
 import { validateEnvironmentName } from './environment.ts';
+import { SUPERVISOR_ERRORS } from './errors.ts';
 import {
   epochSeconds,
   readProtocolFile,
@@ -200,9 +202,13 @@ export async function pollCommand(rt: Runtime, startedAtMs: number): Promise<voi
 /** The API's switch: validate, refuse when busy, lock, dispatch. */
 export async function switchTo(rt: Runtime, target: string): Promise<void> {
   const stoppedError = () =>
-    new MarshalError('E_SUPERVISOR_STOPPED', `cannot switch to ${target}: the supervisor is stopping`, {
-      details: { target },
-    });
+    new MarshalError(
+      SUPERVISOR_ERRORS.E_SUPERVISOR_STOPPED,
+      `cannot switch to ${target}: the supervisor is stopping`,
+      {
+        details: { target },
+      },
+    );
   if (rt.finished || isFinal(rt.state) || rt.state.kind === 'stopping') throw stoppedError();
   validateEnvironmentName(target, 'target');
   await rt.loadSpec(target);
@@ -228,7 +234,7 @@ export async function switchTo(rt: Runtime, target: string): Promise<void> {
 
 /** E_SWITCH_IN_PROGRESS with the reason. */
 export function switchInProgress(reason: string): MarshalError {
-  return new MarshalError('E_SWITCH_IN_PROGRESS', `cannot switch: ${reason}`, {
+  return new MarshalError(SUPERVISOR_ERRORS.E_SWITCH_IN_PROGRESS, `cannot switch: ${reason}`, {
     details: { reason },
     hint: 'wait for the current switch to end (marshal status shows it)',
   });

@@ -4,6 +4,7 @@
  * matches), clean stale protocol files and close a switch status that a dead supervisor left
  * non-terminal (ComfyGit's panel would otherwise poll a `rolling_back` forever).
  */
+
 import { readdir, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { sleep } from '../core/async.ts';
@@ -11,6 +12,7 @@ import { MarshalError } from '../core/errors.ts';
 import { readPidFile, removePidFile } from '../core/pid-file.ts';
 import { isProcessGroupAlive, killProcessGroup } from '../core/process-group.ts';
 import { isProcessAlive, processStartTime } from '../core/process-identity.ts';
+import { SUPERVISOR_ERRORS } from './errors.ts';
 import {
   epochSeconds,
   type MetadataPaths,
@@ -54,7 +56,7 @@ export async function checkPreviousSupervisor(
   }
   if (state.status === 'alive') {
     throw new MarshalError(
-      'E_SUPERVISOR_RUNNING',
+      SUPERVISOR_ERRORS.E_SUPERVISOR_RUNNING,
       `a supervisor (pid ${state.record.pid}) is already running for ${paths.dir}`,
       {
         details: { pid: state.record.pid, record: state.record },

@@ -11,7 +11,6 @@
 import { mkdir } from 'node:fs/promises';
 import { validateEnvironmentName } from './environment.ts';
 import { openSupervisorLog } from './event-log.ts';
-import './errors.ts';
 import type { SwitchContext } from './machine-types.ts';
 import {
   epochSeconds,

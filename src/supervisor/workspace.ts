@@ -5,11 +5,12 @@
  * `~/comfygit` (when it has `.metadata/`), then upward from the current directory (the first
  * folder holding `.metadata/`). Nothing found: `E_NO_WORKSPACE` (exit 2) listing every place tried.
  */
+
 import { stat } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { MarshalError } from '../core/errors.ts';
 import { sanitizeForLog } from '../core/log-hygiene.ts';
-import './errors.ts';
+import { SUPERVISOR_ERRORS } from './errors.ts';
 
 /** A located workspace. */
 export interface Workspace {
@@ -83,7 +84,7 @@ export async function findWorkspace(options: FindWorkspaceOptions): Promise<Work
 
 function noWorkspace(tried: string[]): MarshalError {
   const list = tried.map((t) => `  - ${sanitizeForLog(t)}`).join('\n');
-  return new MarshalError('E_NO_WORKSPACE', `no workspace found; looked at:\n${list}`, {
+  return new MarshalError(SUPERVISOR_ERRORS.E_NO_WORKSPACE, `no workspace found; looked at:\n${list}`, {
     details: { tried },
     hint: 'pass --workspace <dir>, set COMFYGIT_HOME, or run inside a folder that has .metadata/',
   });

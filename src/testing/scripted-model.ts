@@ -5,7 +5,7 @@
 
 import type { ChatModel, ChatRequest, ChatResponse, Usage } from '../agents/model.ts';
 import { sleep } from '../core/async.ts';
-import { MarshalError } from '../core/errors.ts';
+import { CORE_ERRORS, MarshalError } from '../core/errors.ts';
 
 /** One scripted reply. */
 export type ScriptedReply =
@@ -48,12 +48,15 @@ export function createScriptedModel(replies: ScriptedReplies): ScriptedModel {
           ? await replies(recorded, index)
           : (replies[index] ??
             ({
-              error: new MarshalError('E_INTERNAL', `scripted model: no reply left for call ${index}`),
+              error: new MarshalError(
+                CORE_ERRORS.E_INTERNAL,
+                `scripted model: no reply left for call ${index}`,
+              ),
             } as const));
       if ('error' in reply) throw reply.error;
       if ('hang' in reply) {
         await sleep(2 ** 31 - 1, { signal });
-        throw new MarshalError('E_INTERNAL', 'scripted model: hang ended without abort');
+        throw new MarshalError(CORE_ERRORS.E_INTERNAL, 'scripted model: hang ended without abort');
       }
       if (reply.delayMs !== undefined) await sleep(reply.delayMs, { signal });
       else if (signal?.aborted) await sleep(0, { signal });

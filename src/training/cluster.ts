@@ -3,10 +3,11 @@
  * Loaded through the core config loader (strict keys, errors name the key and the value), then
  * every coordinator-side path is confined to the cluster file's directory or an allowed root.
  */
+
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { z } from 'zod';
 import { loadConfigFile } from '../core/config.ts';
-import { describeValue, MarshalError } from '../core/errors.ts';
+import { CORE_ERRORS, describeValue, MarshalError } from '../core/errors.ts';
 import { sanitizeForLog } from '../core/log-hygiene.ts';
 import { resolveInside } from '../core/safe-path.ts';
 import { isSshDestination } from './transport.ts';
@@ -103,7 +104,7 @@ export async function resolveClusterPath(
   }
   const roots = [dir, ...allowedRoots].map(sanitizeForLog).join(', ');
   throw new MarshalError(
-    'E_PATH_ESCAPE',
+    CORE_ERRORS.E_PATH_ESCAPE,
     `${field}: path ${sanitizeForLog(describeValue(userPath))} is outside the cluster directory and allowed_roots (${roots})`,
     { details: { field, path: sanitizeForLog(userPath), roots: [dir, ...allowedRoots] } },
   );
@@ -129,7 +130,7 @@ export async function loadCluster(
       workdir = n.workdir;
     } else {
       throw new MarshalError(
-        'E_CONFIG',
+        CORE_ERRORS.E_CONFIG,
         `${sanitizeForLog(file)}: nodes[${i}].workdir: an ssh node needs an absolute remote workdir, got ${describeValue(n.workdir)}`,
         { details: { file, path: `nodes[${i}].workdir`, value: n.workdir } },
       );

@@ -1,17 +1,25 @@
 /**
- * Error codes of the training maths (sharding, chunking, robust aggregation). The coordinator's
- * codes live in `errors-plan.ts` so the two halves of the subsystem register independently.
+ * Error codes of the training subsystem (maths and coordinator): a typed table, each entry
+ * carrying its CLI exit code.
  */
-import { ExitCode, registerErrorCodes } from '../core/errors.ts';
-// test/error-codes.test.ts loads each subsystem's errors.ts only: bring the coordinator's codes along.
-import './errors-plan.ts';
+import { defineErrors, ExitCode } from '../core/errors.ts';
 
-registerErrorCodes({
+export const TRAINING_ERRORS = defineErrors({
   E_AGGREGATION_PRECONDITION: {
     exit: ExitCode.usage,
     meaning: 'a robust aggregation rule was called outside its preconditions (n, f, lengths, finite values)',
   },
+  E_PREFLIGHT_FAILED: {
+    exit: ExitCode.preflight,
+    meaning: 'training pre-flight failed (plan written, marked blocked)',
+  },
+  E_PLAN_TAMPERED: { exit: ExitCode.usage, meaning: 'the plan no longer matches its recorded SHA-256' },
+  E_PLAN_INVALID: { exit: ExitCode.usage, meaning: 'a plan file is missing, unreadable or not a valid plan' },
+  E_SCRIPT_NOT_FOUND: { exit: ExitCode.usage, meaning: 'the training script exists on no node' },
+  E_CALIBRATION_INVALID: { exit: ExitCode.usage, meaning: 'a calibration file is missing or invalid' },
+  E_CALIBRATION_FAILED: { exit: ExitCode.failure, meaning: 'calibration failed on every node' },
+  E_LAUNCH_FAILED: { exit: ExitCode.failure, meaning: 'a rank failed or was stopped during launch' },
 });
 
-/** The codes registered here, for docs and tests. */
-export const TRAINING_MATH_ERROR_CODES = ['E_AGGREGATION_PRECONDITION'] as const;
+/** A training error code. */
+export type TrainingErrorCode = keyof typeof TRAINING_ERRORS;

@@ -3,6 +3,7 @@
  * cluster as it is now. Node failures are facts (status 'failed' with a reason), not exceptions;
  * only invalid input (path escapes, an unknown script, a bad calibration file) throws.
  */
+
 import { hostname } from 'node:os';
 import { readJsonFile } from '../core/atomic-file.ts';
 import { MarshalError } from '../core/errors.ts';
@@ -15,6 +16,7 @@ import {
 import { type CheckpointFact, checkpointFact } from './checkpoint-fact.ts';
 import type { Cluster } from './cluster.ts';
 import type { DatasetFact } from './dataset.ts';
+import { TRAINING_ERRORS } from './errors.ts';
 import { type NodeProbe, probeNode, scriptPathOn } from './node-probe.ts';
 import { runSync, type SyncFact } from './sync.ts';
 
@@ -76,9 +78,13 @@ async function calibrationFact(cluster: Cluster, options: GatherOptions): Promis
       const r = await readJsonFile(source.path, CalibrationReportSchema);
       if (r.status !== 'ok') {
         const why = r.status === 'invalid' ? r.issues.join('; ') : r.status;
-        throw new MarshalError('E_CALIBRATION_INVALID', `--calibration: ${source.path}: ${why}`, {
-          details: { field: '--calibration', value: source.path },
-        });
+        throw new MarshalError(
+          TRAINING_ERRORS.E_CALIBRATION_INVALID,
+          `--calibration: ${source.path}: ${why}`,
+          {
+            details: { field: '--calibration', value: source.path },
+          },
+        );
       }
       return { source: 'file', file: source.path, report: r.value };
     }
@@ -118,7 +124,7 @@ export async function gatherFacts(cluster: Cluster, options: GatherOptions): Pro
   const ok = probes.filter((p) => p.status === 'ok');
   if (ok.length > 0 && ok.every((p) => p.scriptSha256 === null)) {
     throw new MarshalError(
-      'E_SCRIPT_NOT_FOUND',
+      TRAINING_ERRORS.E_SCRIPT_NOT_FOUND,
       `--script: ${JSON.stringify(options.script)} was found on no node (${ok.map((p) => `${p.node}: ${p.scriptError ?? '?'}`).join('; ')})`,
       { details: { field: '--script', value: options.script } },
     );

@@ -1,6 +1,4 @@
 /** The training subsystem: planning (pure), fact gathering, calibration and launching (effectful). */
-import './errors.ts';
-import './errors-plan.ts';
 
 export { AGGREGATION_RULES, aggregate, isAggregationRule } from './aggregate/index.ts';
 export { type Audit, type AuditRecord, auditPathFor, openAudit } from './audit.ts';
@@ -32,7 +30,7 @@ export {
   type NodeHash,
 } from './consistency.ts';
 export { type DatasetFact, readDataset } from './dataset.ts';
-export { TRAINING_PLAN_ERROR_CODES } from './errors-plan.ts';
+export { TRAINING_ERRORS, type TrainingErrorCode } from './errors.ts';
 export {
   type CalibrationSource,
   type Facts,

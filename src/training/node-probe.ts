@@ -3,9 +3,10 @@
  * python and torch versions and the SHA-256 of the training script in the node's workdir. A node
  * that cannot be reached is a result with a reason, never an exception.
  */
+
 import { stat } from 'node:fs/promises';
 import { isAbsolute, normalize } from 'node:path';
-import { MarshalError } from '../core/errors.ts';
+import { CORE_ERRORS, MarshalError } from '../core/errors.ts';
 import { runCommand } from '../core/process.ts';
 import { resolveInside } from '../core/safe-path.ts';
 import type { ClusterNode } from './cluster.ts';
@@ -56,7 +57,7 @@ export async function scriptPathOn(node: ClusterNode, script: string): Promise<s
   const norm = normalize(script);
   if (isAbsolute(script) || norm === '..' || norm.startsWith('../') || script.includes('\0')) {
     throw new MarshalError(
-      'E_PATH_ESCAPE',
+      CORE_ERRORS.E_PATH_ESCAPE,
       `--script: path ${JSON.stringify(script)} leaves the workdir of ${node.name}`,
       {
         details: { field: '--script', path: script },

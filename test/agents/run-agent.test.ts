@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { z } from 'zod';
+import { AGENT_ERRORS } from '../../src/agents/errors.ts';
 import type { HeavyEvent } from '../../src/agents/events.ts';
 import { agentUserMessage, type RunAgentOptions, runAgent } from '../../src/agents/run-agent.ts';
 import { createBuiltinTools, type ToolDefinition, ToolRegistry } from '../../src/agents/tools/tool.ts';
@@ -296,7 +297,7 @@ describe('runAgent', { timeout: 30_000 }, () => {
     const { run } = setup([
       { content: 'so far', toolCalls: [{ name: 'calculate', arguments: { expression: '1' } }] },
       {
-        error: new MarshalError('E_LLM_HTTP', 'http://x answered HTTP 503: busy', {
+        error: new MarshalError(AGENT_ERRORS.E_LLM_HTTP, 'http://x answered HTTP 503: busy', {
           details: { status: 503 },
         }),
       },

@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import type { CommandSpec } from '../../src/cli/command.ts';
 import { main, VERSION } from '../../src/cli/main.ts';
-import { MarshalError } from '../../src/core/errors.ts';
+import { CORE_ERRORS, MarshalError } from '../../src/core/errors.ts';
 import { memoryIo } from '../helpers/memory-io.ts';
 import { runCli } from '../helpers/run-cli.ts';
 
@@ -33,7 +33,7 @@ const fail: CommandSpec = {
   usage: 'grp fail',
   options: {},
   async run() {
-    throw new MarshalError('E_LOCKED', 'held by pid 1');
+    throw new MarshalError(CORE_ERRORS.E_LOCKED, 'held by pid 1');
   },
 };
 const crash: CommandSpec = {

@@ -5,15 +5,10 @@ import { createServer, type Server } from 'node:net';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, test } from 'node:test';
-import { errorCodeTable, exitCodeFor, MarshalError } from '../../src/core/errors.ts';
+import { exitCodeFor, MarshalError } from '../../src/core/errors.ts';
 import { spawnProcess } from '../../src/core/process.ts';
 import { processStartTime } from '../../src/core/process-identity.ts';
-import {
-  metadataPaths,
-  SUPERVISOR_ERROR_CODES,
-  workspaceAt,
-  writeCommand,
-} from '../../src/supervisor/index.ts';
+import { metadataPaths, SUPERVISOR_ERRORS, workspaceAt, writeCommand } from '../../src/supervisor/index.ts';
 import {
   deadPid,
   FIXTURE_SERVER,
@@ -356,12 +351,11 @@ describe('supervisor', () => {
     assert.ok(lines.some((l) => l.type === 'finished'));
   });
 
-  test('error codes are registered with their exit codes', () => {
-    for (const [code, { exit }] of Object.entries(SUPERVISOR_ERROR_CODES)) {
-      assert.equal(errorCodeTable().get(code)?.exit, exit);
-      assert.equal(exitCodeFor(new MarshalError(code, 'x')), exit);
+  test('error codes carry their exit codes', () => {
+    for (const spec of Object.values(SUPERVISOR_ERRORS)) {
+      assert.equal(exitCodeFor(new MarshalError(spec, 'x')), spec.exit);
     }
-    assert.equal(exitCodeFor(new MarshalError('E_SWITCH_IN_PROGRESS', 'x')), 6);
-    assert.equal(exitCodeFor(new MarshalError('E_NO_WORKSPACE', 'x')), 2);
+    assert.equal(exitCodeFor(new MarshalError(SUPERVISOR_ERRORS.E_SWITCH_IN_PROGRESS, 'x')), 6);
+    assert.equal(exitCodeFor(new MarshalError(SUPERVISOR_ERRORS.E_NO_WORKSPACE, 'x')), 2);
   });
 });

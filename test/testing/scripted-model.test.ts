@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { AGENT_ERRORS } from '../../src/agents/errors.ts';
 import { AbortedError, MarshalError } from '../../src/core/errors.ts';
 import { createScriptedModel } from '../../src/testing/index.ts';
 
@@ -34,7 +35,7 @@ describe('createScriptedModel', () => {
   it('routes by request, throws scripted errors and hangs until aborted', async () => {
     const model = createScriptedModel((r) => {
       const text = (r.messages[0] as { content: string }).content;
-      if (text === 'fail') return { error: new MarshalError('E_LLM_HTTP', 'boom') };
+      if (text === 'fail') return { error: new MarshalError(AGENT_ERRORS.E_LLM_HTTP, 'boom') };
       if (text === 'hang') return { hang: true };
       return { content: `echo ${text}` };
     });

@@ -1,6 +1,7 @@
 /** Where the API key comes from: the environment only, never a config file or the command line. */
+
 import { MarshalError } from '../../core/errors.ts';
-import '../errors.ts';
+import { AGENT_ERRORS } from '../errors.ts';
 
 /** OpenRouter, the default endpoint. */
 export const DEFAULT_BASE_URL = 'https://openrouter.ai/api/v1';
@@ -38,7 +39,7 @@ export function resolveApiKey(
   }
   if (openRouter) {
     const named = options.keyEnv ? ` (or ${options.keyEnv}, as the config names)` : '';
-    throw new MarshalError('E_MISSING_API_KEY', `OPENROUTER_API_KEY is not set${named}`, {
+    throw new MarshalError(AGENT_ERRORS.E_MISSING_API_KEY, `OPENROUTER_API_KEY is not set${named}`, {
       hint: 'export OPENROUTER_API_KEY=... (keys are read only from the environment), or point --base-url at a local OpenAI-compatible server',
       details: { variables: names, baseUrl: options.baseUrl },
     });

@@ -2,9 +2,11 @@
  * Turning HTTP and network failures into MarshalErrors that carry status and Retry-After but
  * never the API key: messages are sanitised, redacted and truncated.
  */
+
 import { parseRetryAfter } from '../../core/async.ts';
 import { MarshalError } from '../../core/errors.ts';
 import { redactSecrets, sanitizeForLog } from '../../core/log-hygiene.ts';
+import { AGENT_ERRORS } from '../errors.ts';
 
 const MAX_MESSAGE = 300;
 
@@ -58,7 +60,7 @@ export function httpError(
   }
   const message = cleanMessage(endpointMessage(text), known) || response.statusText || 'no message';
   const retryAfterMs = parseRetryAfter(response.headers.get('retry-after'), Date.now());
-  return new MarshalError('E_LLM_HTTP', `${endpoint} answered HTTP ${status}: ${message}`, {
+  return new MarshalError(AGENT_ERRORS.E_LLM_HTTP, `${endpoint} answered HTTP ${status}: ${message}`, {
     details: { endpoint, status, ...(retryAfterMs !== undefined ? { retryAfterMs } : {}) },
     ...(status === 401 || status === 403
       ? { hint: 'check the API key in the environment (OPENROUTER_API_KEY / OPENAI_API_KEY)' }
@@ -74,7 +76,7 @@ export function describeFetchFailure(
   known: readonly string[],
 ): MarshalError {
   if (error instanceof Error && error.name === 'TimeoutError') {
-    return new MarshalError('E_LLM_NETWORK', `${endpoint} did not answer within ${timeoutMs} ms`, {
+    return new MarshalError(AGENT_ERRORS.E_LLM_NETWORK, `${endpoint} did not answer within ${timeoutMs} ms`, {
       cause: error,
       details: { endpoint, reason: 'timeout' },
     });
@@ -82,18 +84,22 @@ export function describeFetchFailure(
   const cause = (error as { cause?: { code?: unknown; message?: unknown } } | undefined)?.cause;
   const causeText = typeof cause?.message === 'string' ? cause.message : '';
   if (/redirect/i.test(causeText)) {
-    return new MarshalError('E_LLM_NETWORK', `${endpoint} answered with a redirect; not following it`, {
-      cause: error,
-      hint: 'the API key is only ever sent to the configured base URL; point --base-url at the final address',
-      details: { endpoint, reason: 'redirect', retryable: false },
-    });
+    return new MarshalError(
+      AGENT_ERRORS.E_LLM_NETWORK,
+      `${endpoint} answered with a redirect; not following it`,
+      {
+        cause: error,
+        hint: 'the API key is only ever sent to the configured base URL; point --base-url at the final address',
+        details: { endpoint, reason: 'redirect', retryable: false },
+      },
+    );
   }
   const code = typeof cause?.code === 'string' ? cause.code : undefined;
   const detail = cleanMessage(
     code ?? (causeText || (error instanceof Error ? error.message : String(error))),
     known,
   );
-  return new MarshalError('E_LLM_NETWORK', `cannot reach ${endpoint}: ${detail}`, {
+  return new MarshalError(AGENT_ERRORS.E_LLM_NETWORK, `cannot reach ${endpoint}: ${detail}`, {
     cause: error,
     details: { endpoint, reason: code ?? 'error' },
   });

@@ -3,9 +3,10 @@
  * Ollama, LM Studio, vLLM, llama.cpp server). The key travels only in the Authorization header,
  * redirects are refused so it never reaches another host, and it is redacted from every message.
  */
+
 import { retry } from '../../core/async.ts';
 import { isAbortError, MarshalError } from '../../core/errors.ts';
-import '../errors.ts';
+import { AGENT_ERRORS } from '../errors.ts';
 import type { ChatModel, ChatRequest, ChatResponse, RetryInfo } from '../model.ts';
 import { describeFetchFailure, endpointLabel, httpError, retryAfterOf, statusOf } from './http-error.ts';
 import { parseCompletion, toWireRequest } from './wire-format.ts';
@@ -71,7 +72,7 @@ export function createOpenAICompatibleModel(options: OpenAICompatibleOptions): C
     try {
       body = JSON.parse(text);
     } catch {
-      throw new MarshalError('E_LLM_RESPONSE', `${endpoint} returned a body that is not JSON`, {
+      throw new MarshalError(AGENT_ERRORS.E_LLM_RESPONSE, `${endpoint} returned a body that is not JSON`, {
         details: { endpoint, status: response.status },
       });
     }

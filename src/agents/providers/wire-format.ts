@@ -2,8 +2,10 @@
  * Pure translation between the ChatModel port and the OpenAI chat-completions wire format:
  * request bodies out, completion bodies in (validated with zod).
  */
+
 import { z } from 'zod';
 import { MarshalError } from '../../core/errors.ts';
+import { AGENT_ERRORS } from '../errors.ts';
 import type { ChatMessage, ChatRequest, ChatResponse, ToolCall, Usage } from '../model.ts';
 
 /** Message in the wire format. `tool_calls` only appears when non-empty (Groq rejects null). */
@@ -114,9 +116,13 @@ export function parseCompletion(body: unknown, endpoint: string): ChatResponse {
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
     const where = issue ? `${issue.path.join('.') || '(root)'}: ${issue.message}` : 'unknown shape';
-    throw new MarshalError('E_LLM_RESPONSE', `${endpoint} returned an invalid completion (${where})`, {
-      details: { endpoint },
-    });
+    throw new MarshalError(
+      AGENT_ERRORS.E_LLM_RESPONSE,
+      `${endpoint} returned an invalid completion (${where})`,
+      {
+        details: { endpoint },
+      },
+    );
   }
   const choice = parsed.data.choices[0]!;
   const rawContent = choice.message.content;

@@ -1,7 +1,8 @@
 /** `calculate {expression}`: the original's calculator, on a bounded parser instead of eval. */
+
 import { z } from 'zod';
 import { MarshalError } from '../../core/errors.ts';
-import '../errors.ts';
+import { AGENT_ERRORS } from '../errors.ts';
 import {
   EXPRESSION_FUNCTIONS,
   EXPRESSION_LIMITS,
@@ -31,7 +32,7 @@ export const calculateTool: ToolDefinition<z.infer<typeof parameters>> = {
       return JSON.stringify({ expression, result, success: true });
     } catch (error) {
       if (error instanceof ExpressionError) {
-        throw new MarshalError('E_TOOL', `calculate: ${error.message}`, { cause: error });
+        throw new MarshalError(AGENT_ERRORS.E_TOOL, `calculate: ${error.message}`, { cause: error });
       }
       throw error;
     }

@@ -3,13 +3,14 @@
  * workspace root with core `resolveInside` (no `..`, absolute or symlink escape) and size-bounded;
  * writes go through `writeFileAtomic`.
  */
+
 import { mkdir, open, stat } from 'node:fs/promises';
 import { dirname, relative } from 'node:path';
 import { z } from 'zod';
 import { writeFileAtomic } from '../../core/atomic-file.ts';
 import { MarshalError } from '../../core/errors.ts';
-import '../errors.ts';
 import { resolveInside } from '../../core/safe-path.ts';
+import { AGENT_ERRORS } from '../errors.ts';
 import type { ToolDefinition } from './tool.ts';
 
 export interface FileToolLimits {
@@ -22,7 +23,7 @@ export interface FileToolLimits {
 const MiB = 1024 * 1024;
 
 function toolError(message: string, cause?: unknown): MarshalError {
-  return new MarshalError('E_TOOL', message, cause === undefined ? {} : { cause });
+  return new MarshalError(AGENT_ERRORS.E_TOOL, message, cause === undefined ? {} : { cause });
 }
 
 function fsMessage(error: unknown, shown: string): string {

@@ -4,13 +4,14 @@
  * `tools` (array) or `tool`. `parameters` is a zod schema or a plain JSON Schema object (see
  * json-schema-params.ts). A broken module is reported with its path and skipped; the rest load.
  */
+
 import { readdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { z } from 'zod';
 import { MarshalError } from '../../core/errors.ts';
-import '../errors.ts';
 import { sanitizeForLog } from '../../core/log-hygiene.ts';
+import { AGENT_ERRORS } from '../errors.ts';
 import { isJsonObjectSchema, zodFromJsonSchema } from './json-schema-params.ts';
 import type { ToolDefinition } from './tool.ts';
 
@@ -86,10 +87,14 @@ export async function loadToolsDir(dir: string): Promise<LoadToolsResult> {
       .map((e) => e.name)
       .sort();
   } catch (error) {
-    throw new MarshalError('E_TOOLS_DIR', `tools dir ${sanitizeForLog(dir)}: ${(error as Error).message}`, {
-      cause: error,
-      details: { dir },
-    });
+    throw new MarshalError(
+      AGENT_ERRORS.E_TOOLS_DIR,
+      `tools dir ${sanitizeForLog(dir)}: ${(error as Error).message}`,
+      {
+        cause: error,
+        details: { dir },
+      },
+    );
   }
   const tools: ToolDefinition[] = [];
   const errors: LoadToolsResult['errors'] = [];

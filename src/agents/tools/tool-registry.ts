@@ -1,7 +1,8 @@
 /** An immutable, name-keyed set of tools that also renders the specs sent to the model. */
+
 import { z } from 'zod';
 import { MarshalError } from '../../core/errors.ts';
-import '../errors.ts';
+import { AGENT_ERRORS } from '../errors.ts';
 import type { ToolSpec } from '../model.ts';
 import type { ToolDefinition } from './tool.ts';
 
@@ -26,15 +27,23 @@ export class ToolRegistry {
     this.#tools = new Map();
     for (const tool of tools) {
       if (!NAME.test(tool.name)) {
-        throw new MarshalError('E_TOOL_DEFINITION', `tool name ${JSON.stringify(tool.name)} is invalid`, {
-          hint: 'tool names are 1-64 characters of letters, digits, "_" and "-"',
-          details: { name: tool.name },
-        });
+        throw new MarshalError(
+          AGENT_ERRORS.E_TOOL_DEFINITION,
+          `tool name ${JSON.stringify(tool.name)} is invalid`,
+          {
+            hint: 'tool names are 1-64 characters of letters, digits, "_" and "-"',
+            details: { name: tool.name },
+          },
+        );
       }
       if (this.#tools.has(tool.name)) {
-        throw new MarshalError('E_TOOL_DEFINITION', `tool ${JSON.stringify(tool.name)} is defined twice`, {
-          details: { name: tool.name },
-        });
+        throw new MarshalError(
+          AGENT_ERRORS.E_TOOL_DEFINITION,
+          `tool ${JSON.stringify(tool.name)} is defined twice`,
+          {
+            details: { name: tool.name },
+          },
+        );
       }
       this.#tools.set(tool.name, tool);
     }

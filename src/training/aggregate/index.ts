@@ -1,4 +1,3 @@
-import '../errors.ts';
 import { assertNever } from '../../core/errors.ts';
 import { centeredClipping } from './centered-clipping.ts';
 import { coordinateMedian } from './coordinate-median.ts';

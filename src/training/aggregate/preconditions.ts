@@ -1,5 +1,5 @@
 import { describeValue, MarshalError } from '../../core/errors.ts';
-import '../errors.ts';
+import { TRAINING_ERRORS } from '../errors.ts';
 import type { AggregationRule, Vectors } from './types.ts';
 
 /** Raises E_AGGREGATION_PRECONDITION naming the rule, the violated condition and the values. */
@@ -9,7 +9,7 @@ export function preconditionFailed(
   message: string,
   details: Record<string, unknown> = {},
 ): never {
-  throw new MarshalError('E_AGGREGATION_PRECONDITION', `${rule}: ${message}`, {
+  throw new MarshalError(TRAINING_ERRORS.E_AGGREGATION_PRECONDITION, `${rule}: ${message}`, {
     details: { rule, condition, ...details },
   });
 }
