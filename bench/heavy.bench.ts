@@ -12,9 +12,9 @@ import { once } from 'node:events';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import type { HeavyEvent } from '../src/agents/events.ts';
+import { createBuiltinTools, ToolRegistry } from '../src/agents/index.ts';
 import { createOpenAICompatibleModel } from '../src/agents/providers/openai-compatible.ts';
 import { runHeavy } from '../src/agents/run-heavy.ts';
-import { createBuiltinTools, ToolRegistry } from '../src/agents/tools/tool.ts';
 
 const L = Number(process.argv[2] ?? 200);
 const SIZES = [4, 16, 64];

@@ -1,7 +1,9 @@
 #!/usr/bin/env node
 // Runs every test file under test/ with Node's test runner (Node 20 does not expand globs itself).
 // Usage: node scripts/run-tests.mjs [path-prefix ...]   e.g. `npm run test:unit -- test/core`
-import { spawn } from 'node:child_process';
+// It first brings dist/ up to date (scripts/build.mjs), because the CLI tests spawn bin/marshal.js,
+// which runs dist/. MARSHAL_SKIP_BUILD=1 skips that step when you know dist/ is current.
+import { spawn, spawnSync } from 'node:child_process';
 import { readdirSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 
@@ -25,6 +27,17 @@ const files = collect(join(root, 'test')).filter(
 if (files.length === 0) {
   console.error(`run-tests: no test files match ${prefixes.join(' ') || 'test/'}`);
   process.exit(2);
+}
+if (process.env.MARSHAL_SKIP_BUILD !== '1') {
+  // Type errors do not stop the tests (they run the sources through tsx); `npm test` typechecks first.
+  const build = spawnSync(process.execPath, [join(root, 'scripts', 'build.mjs'), '--allow-type-errors'], {
+    cwd: root,
+    stdio: 'inherit',
+  });
+  if (build.status !== 0) {
+    console.error('run-tests: the build failed; no tests ran');
+    process.exit(build.status ?? 1);
+  }
 }
 const concurrency = process.env.MARSHAL_TEST_CONCURRENCY ?? '2';
 const child = spawn(

@@ -1,4 +1,4 @@
-/** marshal: the library. Named re-exports only. */
+/** marshal-kit: the library (the package entry). Named re-exports only. */
 
 export type { Io } from './cli/io.ts';
 export { main, VERSION } from './cli/main.ts';

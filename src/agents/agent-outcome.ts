@@ -4,7 +4,7 @@ import type { Usage } from './model.ts';
 /** How an agent's run ended. */
 export type AgentStatus = 'ok' | 'failed' | 'timeout' | 'cancelled' | 'max_iterations';
 
-/** The result of {@link import('./run-agent.ts').runAgent}. */
+/** The result of `runAgent` (run-agent.ts). */
 export interface AgentOutcome {
   id: string;
   /** The sub-question this agent worked on. */

@@ -4,6 +4,7 @@
  * correct itself); nothing here throws.
  */
 import type { z } from 'zod';
+import { deadline } from '../core/deadline.ts';
 import { type EventSink, emitEvent } from './events.ts';
 import type { ToolCall } from './model.ts';
 import type { ToolRegistry } from './tools/tool-registry.ts';
@@ -82,14 +83,10 @@ export async function executeToolCall(
   const parsed = tool.parameters.safeParse(raw);
   if (!parsed.success) return fail(`Invalid arguments for ${call.name}: ${formatIssues(parsed.error)}`);
 
-  // A ref'd timer (unlike AbortSignal.timeout) keeps the process alive while a tool that ignores
-  // its signal is pending, so the bound always fires.
-  const deadline = new AbortController();
-  const timer = setTimeout(
-    () => deadline.abort(new DOMException(`tool ran past ${options.timeoutMs} ms`, 'TimeoutError')),
-    options.timeoutMs,
-  );
-  const signal = AbortSignal.any([options.signal, deadline.signal]);
+  // A ref'd, strongly held timer (core/deadline.ts) keeps the process alive while a tool that
+  // ignores its signal is pending, so the bound always fires.
+  const toolDeadline = deadline(options.timeoutMs, [options.signal], `tool ${call.name}`);
+  const signal = toolDeadline.signal;
   try {
     const output: unknown = await raceAbort(
       tool.execute(parsed.data, { signal, workspace: options.workspace }),
@@ -107,10 +104,21 @@ export async function executeToolCall(
     if (options.signal.aborted) return fail(`${call.name} was interrupted`);
     if (signal.aborted)
       return fail(`Tool execution failed: ${call.name} did not finish within ${options.timeoutMs} ms`);
-    return fail(`Tool execution failed: ${error instanceof Error ? error.message : String(error)}`);
+    const message = error instanceof Error ? error.message : String(error);
+    return fail(`Tool execution failed: ${withoutWorkspace(message, options.workspace)}`);
   } finally {
-    clearTimeout(timer);
+    toolDeadline.clear();
   }
+}
+
+/**
+ * A tool's error message with the workspace's absolute path replaced by workspace-relative names:
+ * the model never learns where the workspace is on this machine (plug-in tools may leak it).
+ */
+export function withoutWorkspace(message: string, workspace: string): string {
+  const root = workspace.replace(/\/+$/, '');
+  if (root === '') return message;
+  return message.replaceAll(`${root}/`, '').replaceAll(root, '.');
 }
 
 /** Settles with `promise`, or rejects as soon as `signal` aborts (a tool that ignores its signal cannot hold the agent). */

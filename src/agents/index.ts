@@ -1,5 +1,5 @@
 /**
- * marshal/agents: the public API of the agents subsystem. `runHeavy` (decompose, parallel agents,
+ * marshal-kit/agents: the public API of the agents subsystem. `runHeavy` (decompose, parallel agents,
  * combine) and `runAgent` (one tool-using agent), their typed events, the chat-model port and the
  * OpenAI-compatible provider, the tools API and the marshal.yaml schema.
  */
@@ -15,17 +15,30 @@ export {
   isCombineStrategy,
 } from './combine/index.ts';
 export {
-  type AgentSettings,
+  type ConfigTrust,
   type LoadedConfig,
   loadMarshalConfig,
-  type MarshalConfig,
-  marshalConfigSchema,
-  resolveSettings,
-  type SettingFlags,
+  MAX_CONFIG_BYTES,
 } from './config.ts';
+export {
+  configTrustStorePath,
+  listTrustedConfigs,
+  type TrustedConfig,
+  trustConfigFile,
+  untrustConfigFile,
+} from './config-trust.ts';
 export { type DecomposeOptions, type DecomposeResult, decompose, parseSubQuestions } from './decompose.ts';
 export { AGENT_ERRORS, type AgentErrorCode } from './errors.ts';
 export { type EventSink, emitEvent, type HeavyEvent, type HeavyEventType, type LlmScope } from './events.ts';
+export {
+  type JobOptions,
+  type LoadedAgentSettings,
+  loadAgentSettings,
+  noAnswerError,
+  runAskFromSettings,
+  runHeavyFromSettings,
+} from './jobs.ts';
+export { type MarshalConfig, marshalConfigSchema } from './marshal-config.ts';
 export {
   addUsage,
   type ChatMessage,
@@ -45,13 +58,14 @@ export {
   type HeavyPrompts,
   resolvePrompts,
 } from './prompts.ts';
+export { DEFAULT_BASE_URL, DEFAULT_MODEL, isOpenRouter, resolveApiKey } from './providers/api-key.ts';
+export { createOpenAICompatibleModel, type OpenAICompatibleOptions } from './providers/openai-compatible.ts';
 export {
-  createOpenAICompatibleModel,
-  DEFAULT_BASE_URL,
-  DEFAULT_MODEL,
-  type OpenAICompatibleOptions,
-  resolveApiKey,
-} from './providers/openai-compatible.ts';
+  type AgentSettings,
+  checkWorkspace,
+  resolveSettings,
+  type SettingFlags,
+} from './resolve-settings.ts';
 export { type RunAgentOptions, runAgent } from './run-agent.ts';
 export {
   type HeavyAgentOverride,
@@ -60,14 +74,22 @@ export {
   type RunHeavyOptions,
   runHeavy,
 } from './run-heavy.ts';
+export { type AgentRuntime, type AgentRuntimeOptions, createAgentRuntime } from './runtime.ts';
 export {
-  type BuiltinToolsOptions,
-  createBuiltinTools,
-  type LoadToolsResult,
-  loadToolsDir,
-  type SearchOptions,
-  type ToolContext,
-  type ToolDefinition,
-  ToolRegistry,
-} from './tools/tool.ts';
+  checkSetting,
+  isHttpUrl,
+  SETTINGS,
+  type SettingName,
+  type SettingSpec,
+  settingBounds,
+  settingDefaultText,
+  settingExpectation,
+  settingHelp,
+  URL_SCHEMES,
+} from './settings.ts';
+export { type BuiltinToolsOptions, createBuiltinTools } from './tools/builtin-tools.ts';
+export { type LoadToolsResult, loadToolsDir } from './tools/load-tools-dir.ts';
+export type { SearchOptions } from './tools/search-web.ts';
+export type { ToolContext, ToolDefinition } from './tools/tool.ts';
+export { ToolRegistry } from './tools/tool-registry.ts';
 export { createTraceSink, type TraceSink } from './trace.ts';

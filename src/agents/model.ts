@@ -1,6 +1,6 @@
 /**
  * The chat-model port: the one seam between the agents subsystem and LLM providers. The
- * OpenAI-compatible HTTP provider and the in-memory scripted model (marshal/testing) implement it.
+ * OpenAI-compatible HTTP provider and the in-memory scripted model (marshal-kit/testing) implement it.
  */
 
 /** A tool call as the model requested it (OpenAI function-calling format). */

@@ -19,8 +19,6 @@ import { executeToolCall, MARK_TASK_COMPLETE } from './execute-tool-call.ts';
 import { addUsage, type ChatMessage, type ChatModel, type Usage, ZERO_USAGE } from './model.ts';
 import type { ToolRegistry } from './tools/tool-registry.ts';
 
-export type { AgentOutcome, AgentStatus } from './agent-outcome.ts';
-
 export interface RunAgentOptions {
   /** Agent id used in events and the outcome, e.g. "agent-1". */
   id: string;

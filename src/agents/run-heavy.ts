@@ -8,15 +8,16 @@
  * });
  * console.log(result.answer);
  */
-import { timeoutSignal } from '../core/async.ts';
+import { deadline } from '../core/deadline.ts';
 import { InvalidInputError } from '../core/errors.ts';
 import type { AgentOutcome } from './agent-outcome.ts';
-import { type AgentAnswer, type CombineStrategy, combine, isCombineStrategy } from './combine/index.ts';
+import { type AgentAnswer, type CombineStrategy, combine } from './combine/index.ts';
 import { decompose } from './decompose.ts';
 import { type EventSink, emitEvent } from './events.ts';
 import { addUsage, type ChatModel, type Usage } from './model.ts';
 import { type HeavyPrompts, resolvePrompts } from './prompts.ts';
 import { runAgent } from './run-agent.ts';
+import { checkSetting, SETTINGS } from './settings.ts';
 import type { ToolRegistry } from './tools/tool-registry.ts';
 
 /** Overrides for agent i (index 0 is agent-1). */
@@ -32,17 +33,17 @@ export interface RunHeavyOptions {
   modelId: string;
   decomposeModelId?: string | undefined;
   combineModelId?: string | undefined;
-  /** Number of agents, 1..64; default 4. */
+  /** Number of agents (bounds and default: `SETTINGS.agents`). */
   agents?: number | undefined;
   /** Default 'synthesize'. */
   strategy?: CombineStrategy | undefined;
-  /** Deadline of the whole run; default 300000 ms. */
+  /** Deadline of the whole run; default `SETTINGS.timeout` (300 s). */
   timeoutMs?: number | undefined;
   /** Deadline of each agent, from its start; default none (the run's deadline applies). */
   agentTimeoutMs?: number | undefined;
   /** Minimum time the combine step gets, even after the run's deadline; default min(30 s, 10% of timeoutMs). */
   combineTimeoutMs?: number | undefined;
-  /** Chat calls per agent; default 10. */
+  /** Chat calls per agent (bounds and default: `SETTINGS.maxIterations`). */
   maxIterations?: number | undefined;
   /** Agents running at once; default all. */
   concurrency?: number | undefined;
@@ -98,19 +99,16 @@ const isPositive = (v: number | undefined) => v === undefined || (Number.isFinit
  */
 export async function runHeavy(question: string, options: RunHeavyOptions): Promise<HeavyResult> {
   const started = Date.now();
-  const n = options.agents ?? 4;
-  const strategy = options.strategy ?? 'synthesize';
-  const timeoutMs = options.timeoutMs ?? 300_000;
-  const maxIterations = options.maxIterations ?? 10;
-  const concurrency = Math.min(options.concurrency ?? n, n);
   check(question.trim() !== '', 'question', question, 'expected a non-empty question');
-  check(isInt(n, 1, 64), 'agents', n, 'expected an integer from 1 to 64');
-  check(
-    isCombineStrategy(strategy),
-    'strategy',
-    strategy,
-    'expected synthesize, judge, vote, debate or concat',
+  // Defaults and bounds come from the settings table (settings.ts), as for marshal.yaml and the CLI.
+  const n = checkSetting('agents', options.agents ?? SETTINGS.agents.default);
+  const strategy = checkSetting('strategy', options.strategy ?? SETTINGS.strategy.default);
+  const timeoutMs = options.timeoutMs ?? SETTINGS.timeout.default * 1000;
+  const maxIterations = checkSetting(
+    'maxIterations',
+    options.maxIterations ?? SETTINGS.maxIterations.default,
   );
+  const concurrency = Math.min(options.concurrency ?? n, n);
   check(isPositive(timeoutMs), 'timeoutMs', timeoutMs, 'expected a positive number of milliseconds');
   check(
     isPositive(options.agentTimeoutMs),
@@ -124,70 +122,51 @@ export async function runHeavy(question: string, options: RunHeavyOptions): Prom
     options.combineTimeoutMs,
     'expected a positive number',
   );
-  check(isInt(maxIterations, 1, 1000), 'maxIterations', maxIterations, 'expected an integer from 1 to 1000');
   check(isInt(concurrency, 1), 'concurrency', options.concurrency, 'expected a positive integer');
 
   const { model, onEvent, signal: userSignal } = options;
   const prompts = resolvePrompts(options.prompts);
-  const runSignal = timeoutSignal(timeoutMs, userSignal);
-  const deadline = started + timeoutMs;
+  // One strongly held timer per deadline (core/deadline.ts), cleared when its work ends: an
+  // AbortSignal.timeout inside AbortSignal.any can be collected on Node 20 and never fire.
+  const runDeadline = deadline(timeoutMs, [userSignal], 'the run');
+  const runSignal = runDeadline.signal;
+  const endsAt = started + timeoutMs;
   emitEvent(onEvent, { type: 'run_start', question, model: options.modelId, agents: n, strategy });
-
-  const decomposition = await decompose({
-    model,
-    modelId: options.decomposeModelId ?? options.modelId,
-    question,
-    n,
-    prompt: prompts.decompose,
-    signal: runSignal,
-    onEvent,
-  });
+  let phases: { decomposition: Awaited<ReturnType<typeof decompose>>; outcomes: AgentOutcome[] };
+  try {
+    phases = await decomposeAndRun(question, options, { n, maxIterations, concurrency, prompts, runSignal });
+  } finally {
+    runDeadline.clear();
+  }
+  const { decomposition, outcomes } = phases;
   const subQuestions = decomposition.subQuestions;
-
-  const runOne = (i: number): Promise<AgentOutcome> => {
-    const override = options.perAgent?.[i] ?? {};
-    const temperature = override.temperature ?? options.temperature;
-    return runAgent({
-      id: `agent-${i + 1}`,
-      model,
-      modelId: override.model ?? options.modelId,
-      systemPrompt: override.systemPrompt ?? prompts.system,
-      originalQuestion: question,
-      question: subQuestions[i]!,
-      tools: options.tools,
-      maxIterations,
-      // The agent's clock starts when it starts, not when it was queued.
-      signal: timeoutSignal(options.agentTimeoutMs, runSignal),
-      ...(temperature === undefined ? {} : { temperature }),
-      ...(options.workspace === undefined ? {} : { workspace: options.workspace }),
-      ...(onEvent ? { onEvent } : {}),
-    });
-  };
-  const outcomes = await runPool(n, concurrency, runOne);
 
   const answers: AgentAnswer[] = outcomes
     .filter((o) => o.status === 'ok' && o.answer !== null)
     .map((o) => ({ id: o.id, question: o.question, answer: o.answer! }));
   // The combine step keeps a bound of its own so a run that hit its deadline still combines what finished.
   const grace = options.combineTimeoutMs ?? Math.min(30_000, timeoutMs * 0.1);
-  const combineSignal = userSignal?.aborted
-    ? userSignal
-    : timeoutSignal(Math.max(deadline - Date.now(), grace), userSignal);
+  const combineDeadline = deadline(Math.max(endsAt - Date.now(), grace), [userSignal], 'the combine step');
   emitEvent(onEvent, { type: 'combine_start', strategy });
   const agentModelIds = Object.fromEntries(
     outcomes.map((o, i) => [o.id, options.perAgent?.[i]?.model ?? options.modelId]),
   );
-  const combined = await combine(strategy, {
-    model,
-    modelId: options.combineModelId ?? options.modelId,
-    question,
-    answers,
-    prompts,
-    agentModelIds,
-    temperature: options.temperature,
-    signal: combineSignal,
-    onEvent,
-  });
+  let combined: Awaited<ReturnType<typeof combine>>;
+  try {
+    combined = await combine(strategy, {
+      model,
+      modelId: options.combineModelId ?? options.modelId,
+      question,
+      answers,
+      prompts,
+      agentModelIds,
+      temperature: options.temperature,
+      signal: combineDeadline.signal,
+      onEvent,
+    });
+  } finally {
+    combineDeadline.clear();
+  }
   emitEvent(onEvent, {
     type: 'combine_done',
     strategy,
@@ -208,6 +187,56 @@ export async function runHeavy(question: string, options: RunHeavyOptions): Prom
     usage,
     durationMs,
   };
+}
+
+interface PhaseContext {
+  n: number;
+  maxIterations: number;
+  concurrency: number;
+  prompts: HeavyPrompts;
+  runSignal: AbortSignal;
+}
+
+/** Decomposes, then runs the agents (each under its own deadline inside the run's). */
+async function decomposeAndRun(question: string, options: RunHeavyOptions, ctx: PhaseContext) {
+  const { model, onEvent } = options;
+  const { n, prompts, runSignal } = ctx;
+  const decomposition = await decompose({
+    model,
+    modelId: options.decomposeModelId ?? options.modelId,
+    question,
+    n,
+    prompt: prompts.decompose,
+    signal: runSignal,
+    onEvent,
+  });
+  const subQuestions = decomposition.subQuestions;
+  const runOne = async (i: number): Promise<AgentOutcome> => {
+    const override = options.perAgent?.[i] ?? {};
+    const temperature = override.temperature ?? options.temperature;
+    // The agent's clock starts when it starts, not when it was queued.
+    const agentDeadline = deadline(options.agentTimeoutMs, [runSignal], `agent-${i + 1}`);
+    try {
+      return await runAgent({
+        id: `agent-${i + 1}`,
+        model,
+        modelId: override.model ?? options.modelId,
+        systemPrompt: override.systemPrompt ?? prompts.system,
+        originalQuestion: question,
+        question: subQuestions[i]!,
+        tools: options.tools,
+        maxIterations: ctx.maxIterations,
+        signal: agentDeadline.signal,
+        ...(temperature === undefined ? {} : { temperature }),
+        ...(options.workspace === undefined ? {} : { workspace: options.workspace }),
+        ...(onEvent ? { onEvent } : {}),
+      });
+    } finally {
+      agentDeadline.clear();
+    }
+  };
+  const outcomes = await runPool(n, ctx.concurrency, runOne);
+  return { decomposition, outcomes };
 }
 
 function toAgentResult(o: AgentOutcome): HeavyAgentResult {

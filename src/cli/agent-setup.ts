@@ -1,20 +1,60 @@
 /**
- * What `marshal heavy` and `marshal ask` share: their options, turning flags + marshal.yaml into
- * settings, and building the model, the tools and the event sinks (live view, trace).
+ * What `marshal heavy` and `marshal ask` share on the CLI side: their options (help text, defaults
+ * and bounds derived from the agents' settings table), turning flags into setting values, mapping
+ * setting names in library errors back to flags, the untrusted-config notice, and the event sinks.
+ * Loading settings and building the runtime are library calls (`loadAgentSettings`,
+ * `createAgentRuntime`).
  */
-
-import { stat } from 'node:fs/promises';
-import { type AgentSettings, loadMarshalConfig, resolveSettings } from '../agents/config.ts';
-import type { EventSink } from '../agents/events.ts';
-import type { ChatModel } from '../agents/model.ts';
-import { createOpenAICompatibleModel, resolveApiKey } from '../agents/providers/openai-compatible.ts';
-import { createBuiltinTools, loadToolsDir, ToolRegistry } from '../agents/tools/tool.ts';
-import { createTraceSink, type TraceSink } from '../agents/trace.ts';
-import { CORE_ERRORS, UsageError } from '../core/errors.ts';
-import { sanitizeForLog } from '../core/log-hygiene.ts';
+import {
+  type AgentSettings,
+  checkSetting,
+  createTraceSink,
+  type EventSink,
+  isHttpUrl,
+  type LoadedAgentSettings,
+  type LoadedConfig,
+  loadAgentSettings,
+  SETTINGS,
+  type SettingName,
+  settingBounds,
+  settingDefaultText,
+  type TraceSink,
+} from '../agents/index.ts';
+import {
+  CORE_ERRORS,
+  MarshalError,
+  quoteShellWord,
+  sanitizeForLog,
+  sanitizeForTerminal,
+  UsageError,
+} from '../core/index.ts';
 import { type CommandContext, numberOption, type OptionSpec, stringOption } from './command.ts';
 import { styler, useColor } from './io.ts';
 import { createHeavyView, type HeavyView } from './render/heavy-view.ts';
+
+/** Setting name -> the flag that sets it. */
+const FLAG_OF: Partial<Record<string, string>> = {
+  model: 'model',
+  baseUrl: 'base-url',
+  agents: 'agents',
+  strategy: 'strategy',
+  timeout: 'timeout',
+  agentTimeout: 'agent-timeout',
+  requestTimeout: 'request-timeout',
+  maxIterations: 'max-iterations',
+  workspace: 'workspace',
+};
+
+function settingOption(name: SettingName, valueName: string, short?: string): OptionSpec {
+  const defaultText = settingDefaultText(name);
+  return {
+    type: 'string',
+    valueName,
+    ...(short ? { short } : {}),
+    description: SETTINGS[name].help,
+    ...(defaultText === undefined ? {} : { defaultText }),
+  };
+}
 
 /** Options of both commands (`heavy` adds -n and --strategy). */
 export const AGENT_OPTIONS: Record<string, OptionSpec> = {
@@ -22,29 +62,15 @@ export const AGENT_OPTIONS: Record<string, OptionSpec> = {
     type: 'string',
     short: 'c',
     valueName: 'file',
-    description: 'config file',
+    description: 'config file (trusted; a found ./marshal.yaml needs `marshal trust`)',
     defaultText: './marshal.yaml when present',
   },
-  model: { type: 'string', valueName: 'id', description: 'model id', defaultText: 'moonshotai/kimi-k2' },
-  'base-url': {
-    type: 'string',
-    valueName: 'url',
-    description: 'OpenAI-compatible endpoint',
-    defaultText: 'https://openrouter.ai/api/v1',
-  },
-  timeout: {
-    type: 'string',
-    valueName: 'seconds',
-    description: 'deadline of the whole run',
-    defaultText: '300',
-  },
-  'agent-timeout': { type: 'string', valueName: 'seconds', description: 'deadline of each agent' },
-  'max-iterations': {
-    type: 'string',
-    valueName: 'n',
-    description: 'chat calls per agent',
-    defaultText: '10',
-  },
+  model: settingOption('model', 'id'),
+  'base-url': settingOption('baseUrl', 'url'),
+  timeout: settingOption('timeout', 'seconds'),
+  'agent-timeout': settingOption('agentTimeout', 'seconds'),
+  'request-timeout': settingOption('requestTimeout', 'seconds'),
+  'max-iterations': settingOption('maxIterations', 'n'),
   workspace: {
     type: 'string',
     valueName: 'dir',
@@ -66,18 +92,10 @@ export const AGENT_OPTIONS: Record<string, OptionSpec> = {
 
 export const HEAVY_OPTIONS: Record<string, OptionSpec> = {
   agents: {
-    type: 'string',
-    short: 'n',
-    valueName: 'N',
-    description: 'number of agents (1-64)',
-    defaultText: '4',
+    ...settingOption('agents', 'N', 'n'),
+    description: `number of agents (${settingBounds('agents').min}-${settingBounds('agents').max})`,
   },
-  strategy: {
-    type: 'string',
-    valueName: 'name',
-    description: 'combine answers: synthesize, judge, vote, debate or concat',
-    defaultText: 'synthesize',
-  },
+  strategy: settingOption('strategy', 'name'),
   ...AGENT_OPTIONS,
 };
 
@@ -90,83 +108,84 @@ export const AGENT_EXIT_CODES: Array<[number, string]> = [
   [130, 'interrupted (prints what finished)'],
 ];
 
-/** Reads flags and marshal.yaml into settings (flags win). */
-export async function loadSettings(ctx: CommandContext): Promise<AgentSettings> {
-  const v = ctx.values;
-  const loaded = await loadMarshalConfig({
-    configPath: stringOption(v, 'config'),
-    cwd: ctx.io.cwd,
-    env: ctx.io.env,
+function numberFlag(ctx: CommandContext, name: SettingName): number | undefined {
+  const flag = FLAG_OF[name]!;
+  return numberOption(ctx.values, flag, settingBounds(name));
+}
+
+/**
+ * A library error about a setting, renamed for the command line: `agents: expected ...` becomes
+ * `--agents: expected ...`. Other errors pass through.
+ */
+export function withFlagNames(error: unknown): unknown {
+  if (!(error instanceof MarshalError) || error.code !== CORE_ERRORS.E_INVALID_INPUT.code) return error;
+  const field = error.details?.field;
+  const flag = typeof field === 'string' ? FLAG_OF[field] : undefined;
+  if (flag === undefined) return error;
+  return new UsageError(`--${flag}${error.message.slice(String(field).length)}`, {
+    code: CORE_ERRORS.E_INVALID_INPUT,
+    details: { ...error.details, field: `--${flag}` },
+    cause: error,
   });
-  const settings = resolveSettings(
-    {
-      model: stringOption(v, 'model'),
-      baseUrl: stringOption(v, 'base-url'),
-      agents: numberOption(v, 'agents', { min: 1, max: 64, integer: true }),
-      strategy: stringOption(v, 'strategy'),
-      timeoutS: numberOption(v, 'timeout', { min: 0.001, max: 86_400 }),
-      agentTimeoutS: numberOption(v, 'agent-timeout', { min: 0.001, max: 86_400 }),
-      maxIterations: numberOption(v, 'max-iterations', { min: 1, max: 100, integer: true }),
-      workspace: stringOption(v, 'workspace'),
-      toolsDir: stringOption(v, 'tools-dir'),
-      json: v.json === true ? true : undefined,
-      trace: stringOption(v, 'trace'),
-    },
-    loaded,
-    ctx.io.cwd,
-  );
-  try {
-    new URL(settings.baseUrl);
-  } catch {
-    throw new UsageError(`--base-url must be an http(s) URL, got ${JSON.stringify(settings.baseUrl)}`, {
+}
+
+/** Reads flags, loads marshal.yaml (with its trust policy) and merges them (flags win). */
+export async function loadSettings(ctx: CommandContext): Promise<LoadedAgentSettings> {
+  const v = ctx.values;
+  const baseUrl = stringOption(v, 'base-url');
+  if (baseUrl !== undefined && !isHttpUrl(baseUrl)) {
+    throw new UsageError(`--base-url must be an http or https URL, got ${JSON.stringify(baseUrl)}`, {
       code: CORE_ERRORS.E_INVALID_INPUT,
-      details: { field: '--base-url', value: settings.baseUrl },
+      details: { field: '--base-url', value: baseUrl },
     });
   }
-  const ws = await stat(settings.workspace).catch(() => undefined);
-  if (!ws?.isDirectory()) {
-    throw new UsageError(
-      `--workspace must be an existing directory, got ${JSON.stringify(settings.workspace)}`,
-      {
-        code: CORE_ERRORS.E_INVALID_INPUT,
-        details: { field: '--workspace', value: settings.workspace },
+  try {
+    const strategy = stringOption(v, 'strategy');
+    const loaded = await loadAgentSettings({
+      flags: {
+        model: stringOption(v, 'model'),
+        baseUrl,
+        agents: numberFlag(ctx, 'agents'),
+        strategy: strategy === undefined ? undefined : checkSetting('strategy', strategy),
+        timeoutS: numberFlag(ctx, 'timeout'),
+        agentTimeoutS: numberFlag(ctx, 'agentTimeout'),
+        requestTimeoutS: numberFlag(ctx, 'requestTimeout'),
+        maxIterations: numberFlag(ctx, 'maxIterations'),
+        workspace: stringOption(v, 'workspace'),
+        toolsDir: stringOption(v, 'tools-dir'),
+        json: v.json === true ? true : undefined,
+        trace: stringOption(v, 'trace'),
       },
+      configPath: stringOption(v, 'config'),
+      cwd: ctx.io.cwd,
+      env: ctx.io.env,
+    });
+    reportUntrusted(ctx, loaded.config);
+    return loaded;
+  } catch (error) {
+    throw withFlagNames(error);
+  }
+}
+
+/** The one line telling what an untrusted ./marshal.yaml did not get, and how to trust it. */
+export function untrustedNotice(config: LoadedConfig, cwd: string): string | undefined {
+  if (config.trust !== 'untrusted' || config.ignored.length === 0 || config.path === undefined)
+    return undefined;
+  const shown = config.path.startsWith(`${cwd}/`) ? `./${config.path.slice(cwd.length + 1)}` : config.path;
+  return `marshal: ${shown} is not trusted: ignored ${config.ignored.join(', ')}; to trust it: marshal trust ${quoteShellWord(shown)}`;
+}
+
+function reportUntrusted(ctx: CommandContext, config: LoadedConfig): void {
+  const line = untrustedNotice(config, ctx.io.cwd);
+  if (line !== undefined) ctx.io.stderr.write(`${sanitizeForTerminal(line)}\n`);
+}
+
+/** Warnings of the runtime (tools skipped), for `createAgentRuntime`'s `onToolSkipped`. */
+export function toolWarning(ctx: CommandContext): (path: string, message: string) => void {
+  return (path, message) =>
+    ctx.io.stderr.write(
+      `marshal: warning: tool ${sanitizeForLog(path)} skipped: ${sanitizeForLog(message)}\n`,
     );
-  }
-  return settings;
-}
-
-export interface AgentRuntime {
-  model: ChatModel;
-  tools: ToolRegistry;
-  /** The key in use (to redact), or undefined. */
-  apiKey: string | undefined;
-}
-
-/** Builds the HTTP model (key from the environment only) and the tools. */
-export async function createRuntime(settings: AgentSettings, ctx: CommandContext): Promise<AgentRuntime> {
-  const apiKey = resolveApiKey(ctx.io.env, { baseUrl: settings.baseUrl, keyEnv: settings.apiKeyEnv });
-  const model = createOpenAICompatibleModel({
-    baseUrl: settings.baseUrl,
-    apiKey,
-    retries: settings.retries,
-    timeoutMs: settings.requestTimeoutMs,
-  });
-  const builtins = createBuiltinTools({
-    workspace: settings.workspace,
-    ...(settings.search ? { search: settings.search } : {}),
-  });
-  let tools = new ToolRegistry(builtins);
-  if (settings.toolsDir !== undefined) {
-    const loaded = await loadToolsDir(settings.toolsDir);
-    for (const e of loaded.errors) {
-      ctx.io.stderr.write(
-        `marshal: warning: tool ${sanitizeForLog(e.path)} skipped: ${sanitizeForLog(e.message)}\n`,
-      );
-    }
-    tools = tools.with(loaded.tools);
-  }
-  return { model, tools, apiKey };
 }
 
 export interface Sinks {

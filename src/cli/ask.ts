@@ -2,24 +2,28 @@
  * `marshal ask`: one agent with tools. With a question: answer it. Without one and a TTY on stdin:
  * a REPL. Without a TTY: the question is read from stdin.
  */
-import { text } from 'node:stream/consumers';
-import type { AgentOutcome } from '../agents/agent-outcome.ts';
-import type { AgentSettings } from '../agents/config.ts';
-import { runAgent } from '../agents/run-agent.ts';
-import { timeoutSignal } from '../core/async.ts';
-import { ExitCode, UsageError } from '../core/errors.ts';
-import { sanitizeForTerminal } from '../core/log-hygiene.ts';
+import {
+  type AgentOutcome,
+  type AgentRuntime,
+  type AgentSettings,
+  createAgentRuntime,
+  type EventSink,
+  noAnswerError,
+  runAskFromSettings,
+} from '../agents/index.ts';
+import { deadline, ExitCode, sanitizeForTerminal, UsageError } from '../core/index.ts';
 import {
   AGENT_EXIT_CODES,
   AGENT_OPTIONS,
-  type AgentRuntime,
-  createRuntime,
   createSinks,
   loadSettings,
+  toolWarning,
+  withFlagNames,
 } from './agent-setup.ts';
 import { runRepl } from './ask-repl.ts';
 import type { CommandContext, CommandSpec } from './command.ts';
 import { type Io, printJson, styler, useColor } from './io.ts';
+import { MAX_STDIN_QUESTION_BYTES, readQuestion } from './read-question.ts';
 import { formatEventLine } from './render/event-line.ts';
 
 /** The `--json` document of `ask`. */
@@ -42,56 +46,40 @@ function printOutcome(io: Io, outcome: AgentOutcome, json: boolean): void {
   if (outcome.answer !== null) io.stdout.write(`${sanitizeForTerminal(outcome.answer, true).trimEnd()}\n`);
 }
 
-function askOnce(
-  settings: AgentSettings,
-  runtime: AgentRuntime,
-  question: string,
-  signal: AbortSignal,
-  onEvent: Parameters<typeof runAgent>[0]['onEvent'],
-): Promise<AgentOutcome> {
-  const agentTimeout = Math.min(settings.timeoutMs, settings.agentTimeoutMs ?? Number.POSITIVE_INFINITY);
-  return runAgent({
-    id: 'agent-1',
-    model: runtime.model,
-    modelId: settings.model,
-    systemPrompt: settings.prompts.system,
-    originalQuestion: question,
-    question,
-    tools: runtime.tools,
-    maxIterations: settings.maxIterations,
-    signal: timeoutSignal(agentTimeout, signal),
-    workspace: settings.workspace,
-    ...(settings.temperature === undefined ? {} : { temperature: settings.temperature }),
-    ...(onEvent ? { onEvent } : {}),
-  });
-}
-
 async function runAskCommand(ctx: CommandContext): Promise<number> {
-  const settings = await loadSettings(ctx);
+  const { settings } = await loadSettings(ctx);
   const { io } = ctx;
   let question = ctx.positionals.join(' ').trim();
   const repl = question === '' && io.isTTY.stdin;
   if (question === '' && !repl) {
-    question = (await text(io.stdin)).trim();
+    question = await readQuestion(io.stdin, 'ask');
     if (question === '') {
       throw new UsageError('marshal ask: no question (none given and stdin was empty)', {
         hint: 'usage: marshal ask [options] [<question>]',
       });
     }
   }
-  const runtime = await createRuntime(settings, ctx);
+  const runtime = await createAgentRuntime(settings, {
+    env: io.env,
+    onToolSkipped: toolWarning(ctx),
+  }).catch((error: unknown) => {
+    throw withFlagNames(error);
+  });
   if (repl) return runAskRepl(ctx, settings, runtime);
 
   const sinks = createSinks(settings, ctx, runtime.apiKey, 'ASK');
   let outcome: AgentOutcome;
   try {
-    outcome = await askOnce(settings, runtime, question, ctx.signal, sinks.onEvent);
+    outcome = await runAskFromSettings(question, settings, runtime, {
+      signal: ctx.signal,
+      onEvent: sinks.onEvent,
+    });
   } finally {
     await sinks.close();
   }
   printOutcome(io, outcome, settings.json);
   if (ctx.signal.aborted) return ExitCode.interrupted;
-  return outcome.status === 'ok' ? ExitCode.ok : ExitCode.noAnswer;
+  return noAnswerError(outcome)?.exitCode ?? ExitCode.ok;
 }
 
 async function runAskRepl(
@@ -112,19 +100,23 @@ async function runAskRepl(
     terminal: true,
     signal: ctx.signal,
     answer: async (question, signal) => {
-      const outcome = await askOnce(
-        settings,
-        runtime,
-        question,
-        AbortSignal.any([signal, ctx.signal]),
-        (e) => {
-          if (e.type === 'tool_call' || e.type === 'tool_result' || e.type === 'llm_retry') {
-            const line = formatEventLine(e);
-            if (line) io.stderr.write(`${style.dim(`  ${line}`)}\n`);
-          }
-        },
-      );
-      printOutcome(io, outcome, settings.json);
+      const onEvent: EventSink = (e) => {
+        if (e.type === 'tool_call' || e.type === 'tool_result' || e.type === 'llm_retry') {
+          const line = formatEventLine(e);
+          if (line) io.stderr.write(`${style.dim(`  ${line}`)}\n`);
+        }
+      };
+      // Ctrl-C (this answer) or SIGTERM (the REPL): linked by listeners, cleared after the answer.
+      const linked = deadline(undefined, [signal, ctx.signal], 'the answer');
+      try {
+        const outcome = await runAskFromSettings(question, settings, runtime, {
+          signal: linked.signal,
+          onEvent,
+        });
+        printOutcome(io, outcome, settings.json);
+      } finally {
+        linked.clear();
+      }
     },
   });
   return ctx.signal.aborted ? ExitCode.interrupted : ExitCode.ok;
@@ -138,7 +130,7 @@ export const askCommand: CommandSpec = {
     'Runs one agent with the built-in tools (search_web, calculate, read_file, write_file,',
     'mark_task_complete) and any from --tools-dir. With no question and a terminal on stdin it',
     'starts a REPL (quit, exit, bye or Ctrl-D leave; Ctrl-C cancels the current answer only);',
-    'with no question and piped stdin it reads the question from stdin.',
+    `with no question and piped stdin it reads the question from stdin (at most ${MAX_STDIN_QUESTION_BYTES / 1024} KiB).`,
   ].join('\n'),
   options: AGENT_OPTIONS,
   positionals: { min: 0, max: Number.MAX_SAFE_INTEGER, names: '[<question>]' },

@@ -1,5 +1,5 @@
 import { parseArgs } from 'node:util';
-import { CORE_ERRORS, UsageError } from '../core/errors.ts';
+import { CORE_ERRORS, UsageError } from '../core/index.ts';
 import type { Io } from './io.ts';
 import { closest } from './suggest.ts';
 
@@ -13,6 +13,12 @@ export interface OptionSpec {
   description: string;
   /** Shown in help only; defaults are applied by the command itself (config files may set them too). */
   defaultText?: string;
+  /**
+   * The value names a file the command writes (`--out`, `--trace`): before the command runs, the
+   * frame checks it with `assertWritableOutput` (exit 2 for a missing or read-only directory, a
+   * directory or a non-regular file), so a mistake costs nothing.
+   */
+  output?: boolean;
 }
 
 export type OptionValues = Record<string, string | boolean | string[] | undefined>;
@@ -75,10 +81,17 @@ export function parseCommandArgs(spec: CommandSpec, args: string[]): ParsedArgs 
   let parsed: ReturnType<
     typeof parseArgs<{ options: typeof config; allowPositionals: true; tokens: true; strict: true }>
   >;
+  const normalized = attachNegativeNumbers(args, options);
   try {
-    parsed = parseArgs({ args, options: config, allowPositionals: true, strict: true, tokens: true });
+    parsed = parseArgs({
+      args: normalized,
+      options: config,
+      allowPositionals: true,
+      strict: true,
+      tokens: true,
+    });
   } catch (err) {
-    throw translateParseError(err, spec, options, args);
+    throw translateParseError(err, spec, options, normalized);
   }
   const terminator = parsed.tokens.find((t) => t.kind === 'option-terminator');
   const positionals: string[] = [];
@@ -106,6 +119,42 @@ export function parseCommandArgs(spec: CommandSpec, args: string[]): ParsedArgs 
     }
   }
   return { values, positionals, rest };
+}
+
+/** A negative decimal number, as a value (`-3`, `-0.5`, `-.5`). */
+const NEGATIVE_NUMBER = /^-(?:\d|\.\d)/;
+
+/**
+ * `--agents -3` is a value for --agents, not an option `-3`: rewrite it as `--agents=-3` (and
+ * `-n -3` as `--lines=-3`) so that the number parser reports it as out of range for that option,
+ * by name. Only for string options, only before `--`.
+ */
+function attachNegativeNumbers(args: readonly string[], options: Record<string, OptionSpec>): string[] {
+  const byShort = new Map<string, string>(
+    Object.entries(options).flatMap(([name, o]) => (o.short ? [[`-${o.short}`, name] as const] : [])),
+  );
+  const out: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i]!;
+    if (arg === '--') {
+      out.push(...args.slice(i));
+      break;
+    }
+    const name = arg.startsWith('--') ? arg.slice(2) : byShort.get(arg);
+    const next = args[i + 1];
+    if (
+      name !== undefined &&
+      options[name]?.type === 'string' &&
+      next !== undefined &&
+      NEGATIVE_NUMBER.test(next)
+    ) {
+      out.push(`--${name}=${next}`);
+      i++;
+    } else {
+      out.push(arg);
+    }
+  }
+  return out;
 }
 
 function translateParseError(
@@ -179,16 +228,26 @@ export function commandHelp(spec: CommandSpec): string {
   return `${lines.join('\n')}\n`;
 }
 
-/** Reads an option as a number within bounds; the error names the option and the value. */
-export function numberOption(
-  values: OptionValues,
-  name: string,
-  bounds: { min?: number; max?: number; integer?: boolean } = {},
-): number | undefined {
-  const raw = values[name];
-  if (raw === undefined) return undefined;
-  const text = String(raw).trim();
-  const n = Number(text);
+/** An integer in decimal digits, optionally negative: `4`, `-3`, `007`. Not `0x4`, `1e1`, `+3`, `4.0`. */
+const DECIMAL_INTEGER = /^-?\d+$/;
+/** A decimal number: `4`, `0.5`, `.5`, `-2.25`. Not `1e1`, `0x4`, `+3`, `Infinity`, ` 4`. */
+const DECIMAL_NUMBER = /^-?(?:\d+(?:\.\d+)?|\.\d+)$/;
+
+/** Bounds of a numeric option. */
+export interface NumberBounds {
+  min?: number;
+  max?: number;
+  integer?: boolean;
+}
+
+/**
+ * The one parser of numeric options, used by every command. Accepts plain decimal notation only
+ * (`0x4`, `1e1`, `+3`, ` 4` are refused, and `4.0` where an integer is expected); a well-formed
+ * value outside the bounds (a negative count) is reported as out of range for that option. Both
+ * are `UsageError`s (E_INVALID_INPUT, exit 2) naming the option and the value received, e.g.
+ * `--agents must be an integer from 1 to 64, got "-3"`.
+ */
+export function parseNumberOption(name: string, text: string, bounds: NumberBounds = {}): number {
   const kind = bounds.integer ? 'an integer' : 'a number';
   const range =
     bounds.min !== undefined && bounds.max !== undefined
@@ -198,19 +257,32 @@ export function numberOption(
         : bounds.max !== undefined
           ? ` <= ${bounds.max}`
           : '';
-  if (
-    text === '' ||
-    !Number.isFinite(n) ||
-    (bounds.integer && !Number.isInteger(n)) ||
-    (bounds.min !== undefined && n < bounds.min) ||
-    (bounds.max !== undefined && n > bounds.max)
-  ) {
-    throw new UsageError(`--${name} must be ${kind}${range}, got ${JSON.stringify(text)}`, {
-      code: CORE_ERRORS.E_INVALID_INPUT,
-      details: { field: `--${name}`, value: text },
-    });
-  }
-  return n;
+  const wellFormed = (bounds.integer ? DECIMAL_INTEGER : DECIMAL_NUMBER).test(text);
+  const n = Number(text);
+  const inRange =
+    wellFormed &&
+    Number.isFinite(n) &&
+    (!bounds.integer || Number.isSafeInteger(n)) &&
+    (bounds.min === undefined || n >= bounds.min) &&
+    (bounds.max === undefined || n <= bounds.max);
+  if (inRange) return n;
+  const reason = wellFormed ? 'out_of_range' : 'not_decimal';
+  const note = wellFormed ? '' : bounds.integer ? ' (decimal digits only)' : ' (plain decimal notation only)';
+  throw new UsageError(`--${name} must be ${kind}${range}, got ${JSON.stringify(text)}${note}`, {
+    code: CORE_ERRORS.E_INVALID_INPUT,
+    details: { field: `--${name}`, value: text, reason, ...bounds },
+  });
+}
+
+/** Reads option `name` with {@link parseNumberOption}; undefined when it was not given. */
+export function numberOption(
+  values: OptionValues,
+  name: string,
+  bounds: NumberBounds = {},
+): number | undefined {
+  const raw = values[name];
+  if (raw === undefined) return undefined;
+  return parseNumberOption(name, String(raw), bounds);
 }
 
 /** Reads a string option. */

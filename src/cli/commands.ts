@@ -96,4 +96,9 @@ export const commands: readonly CommandEntry[] = [
     summary: 'print the JSON Schema of a config file',
     load: async () => (await import('./config-schema.ts')).configSchemaCommand,
   },
+  {
+    name: 'trust',
+    summary: 'trust a marshal.yaml found in a directory (records its SHA-256; an edit untrusts it)',
+    load: async () => (await import('./trust.ts')).trustCommand,
+  },
 ];

@@ -4,11 +4,10 @@
  */
 
 import type { z } from 'zod';
-import { marshalConfigSchema } from '../agents/config.ts';
-import { configJsonSchema } from '../core/config.ts';
-import { CORE_ERRORS, ExitCode, UsageError } from '../core/errors.ts';
-import { EnvFileSchema } from '../supervisor/environment.ts';
-import { ClusterFileSchema } from '../training/cluster.ts';
+import { marshalConfigSchema } from '../agents/index.ts';
+import { CORE_ERRORS, configJsonSchema, ExitCode, UsageError } from '../core/index.ts';
+import { EnvFileSchema } from '../supervisor/index.ts';
+import { ClusterFileSchema } from '../training/index.ts';
 import type { CommandSpec } from './command.ts';
 import { printJson } from './io.ts';
 import { closest } from './suggest.ts';

@@ -1,17 +1,28 @@
 /** `marshal heavy`: decompose, run N agents in parallel, combine; a thin adapter over runHeavy. */
-import type { AgentSettings } from '../agents/config.ts';
-import type { HeavyEvent } from '../agents/events.ts';
-import { type HeavyResult, runHeavy } from '../agents/run-heavy.ts';
-import { ExitCode, UsageError } from '../core/errors.ts';
-import { sanitizeForTerminal } from '../core/log-hygiene.ts';
-import { AGENT_EXIT_CODES, createRuntime, createSinks, HEAVY_OPTIONS, loadSettings } from './agent-setup.ts';
+import {
+  createAgentRuntime,
+  type HeavyEvent,
+  type HeavyResult,
+  noAnswerError,
+  runHeavyFromSettings,
+} from '../agents/index.ts';
+import { ExitCode, sanitizeForTerminal, UsageError } from '../core/index.ts';
+import {
+  AGENT_EXIT_CODES,
+  createSinks,
+  HEAVY_OPTIONS,
+  loadSettings,
+  toolWarning,
+  withFlagNames,
+} from './agent-setup.ts';
 import type { CommandContext, CommandSpec } from './command.ts';
 import { type Io, printJson, styler, useColor } from './io.ts';
+import { MAX_STDIN_QUESTION_BYTES, readQuestion } from './read-question.ts';
 
-/** Exit code for a finished run: 130 when interrupted, 3 when no agent answered, else 0. */
+/** Exit code for a finished run: 130 when interrupted, E_NO_ANSWER's (3) when no agent answered, else 0. */
 export function heavyExitCode(result: HeavyResult, interrupted: boolean): number {
   if (interrupted) return ExitCode.interrupted;
-  return result.answer === null ? ExitCode.noAnswer : ExitCode.ok;
+  return noAnswerError(result)?.exitCode ?? ExitCode.ok;
 }
 
 /** Prints the result: the `--json` document, or the answer on stdout and a summary on stderr. */
@@ -58,35 +69,25 @@ function noteCollector(): { onEvent: (e: HeavyEvent) => void; notes: string[] } 
 }
 
 async function runHeavyCommand(ctx: CommandContext): Promise<number> {
-  const settings: AgentSettings = await loadSettings(ctx);
-  const question = ctx.positionals.join(' ').trim();
+  const { settings } = await loadSettings(ctx);
+  let question = ctx.positionals.join(' ').trim();
+  if (question === '-') question = await readQuestion(ctx.io.stdin, 'heavy');
   if (question === '') {
     throw new UsageError('marshal heavy: the question is empty', {
-      hint: 'usage: marshal heavy [options] <question>',
+      hint: 'usage: marshal heavy [options] <question>   (- reads it from stdin)',
     });
   }
-  const runtime = await createRuntime(settings, ctx);
+  const runtime = await createAgentRuntime(settings, {
+    env: ctx.io.env,
+    onToolSkipped: toolWarning(ctx),
+  }).catch((error: unknown) => {
+    throw withFlagNames(error);
+  });
   const sinks = createSinks(settings, ctx, runtime.apiKey, 'HEAVY');
   const collector = noteCollector();
   let result: HeavyResult;
   try {
-    result = await runHeavy(question, {
-      model: runtime.model,
-      modelId: settings.model,
-      decomposeModelId: settings.decomposeModel,
-      combineModelId: settings.combineModel,
-      agents: settings.agents,
-      strategy: settings.strategy,
-      timeoutMs: settings.timeoutMs,
-      agentTimeoutMs: settings.agentTimeoutMs,
-      combineTimeoutMs: settings.combineTimeoutMs,
-      maxIterations: settings.maxIterations,
-      concurrency: settings.concurrency,
-      temperature: settings.temperature,
-      tools: runtime.tools,
-      workspace: settings.workspace,
-      prompts: settings.prompts,
-      perAgent: settings.perAgent,
+    result = await runHeavyFromSettings(question, settings, runtime, {
       signal: ctx.signal,
       onEvent: (e) => {
         sinks.onEvent(e);
@@ -112,6 +113,7 @@ export const heavyCommand: CommandSpec = {
     '(each sees the original question too), and combines the answers that finished. Progress goes to',
     'stderr (a live view on a terminal), the answer to stdout. The API key comes only from the',
     'environment: OPENROUTER_API_KEY, OPENAI_API_KEY, or the variable named by provider.apiKeyEnv.',
+    `A question of - is read from stdin (at most ${MAX_STDIN_QUESTION_BYTES / 1024} KiB).`,
   ].join('\n'),
   options: HEAVY_OPTIONS,
   positionals: { min: 1, max: Number.MAX_SAFE_INTEGER, names: '<question>' },
@@ -120,6 +122,7 @@ export const heavyCommand: CommandSpec = {
     'marshal heavy "What are the trade-offs of WebAssembly on the server?"',
     'marshal heavy -n 8 --strategy debate --timeout 600 "Is P = NP likely?"',
     'marshal heavy --base-url http://127.0.0.1:11434/v1 --model llama3.1 --json "..."',
+    'cat question.txt | marshal heavy -',
   ],
   run: runHeavyCommand,
 };

@@ -41,7 +41,25 @@ export function println(stream: Writable, line = ''): void {
   stream.write(`${line}\n`);
 }
 
-/** Prints exactly one JSON document on stdout (the `--json` convention). */
+/** The stdout streams that a JSON document was printed on during the current run. */
+const documents = new WeakSet<Writable>();
+
+/**
+ * Prints the run's JSON document on stdout (the `--json` convention: exactly one per run). The
+ * frame remembers it, so an error raised after it (or an exit code returned with it, as
+ * `heavy --json` does for "no answer") never adds a second, error document.
+ */
 export function printJson(io: Io, value: unknown): void {
+  documents.add(io.stdout);
   io.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+}
+
+/** Whether {@link printJson} printed a document on `io.stdout` since {@link forgetDocument}. */
+export function hasPrintedDocument(io: Io): boolean {
+  return documents.has(io.stdout);
+}
+
+/** Starts a new run on `io.stdout` (called by the frame before each command). */
+export function forgetDocument(io: Io): void {
+  documents.delete(io.stdout);
 }

@@ -1,16 +1,33 @@
+/**
+ * The CLI frame: `main(argv, io)` dispatches to a command and resolves to the exit code. The
+ * conventions every command inherits from here, whatever it does:
+ *
+ * - errors: one line (and a hint) on stderr; with `--json` also exactly one JSON document on
+ *   stdout, `{"error": {code, message, ...details, hint?}}` (error-report.ts), unless the command
+ *   already printed its document through `printJson`; the exit code is the same either way;
+ * - interrupts: when the run's signal was aborted (SIGINT/SIGTERM), the exit code is 130, whether
+ *   the command threw, returned 0 after a clean stop (`supervise`, `logs -f`) or anything else;
+ * - a closed stdout (EPIPE) aborts the run and ends it quietly with exit 0 (stdout-watch.ts);
+ * - options marked `output` are checked with `assertWritableOutput` before the command runs.
+ */
 import { readFileSync } from 'node:fs';
 import {
+  AbortedError,
+  abortedErrorFrom,
+  assertWritableOutput,
   CORE_ERRORS,
+  deadline,
   ExitCode,
   exitCodeFor,
   isAbortError,
-  MarshalError,
   UsageError,
-} from '../core/errors.ts';
-import { sanitizeForTerminal } from '../core/log-hygiene.ts';
-import { type CommandSpec, commandHelp, parseCommandArgs } from './command.ts';
+} from '../core/index.ts';
+import { type CommandSpec, commandHelp, type ParsedArgs, parseCommandArgs } from './command.ts';
 import { type CommandEntry, commands as registeredCommands } from './commands.ts';
-import type { Io } from './io.ts';
+import { GroupHelp, reportError } from './error-report.ts';
+import { globalHelp, groupHelp } from './help-text.ts';
+import { forgetDocument, hasPrintedDocument, type Io } from './io.ts';
+import { watchStdout } from './stdout-watch.ts';
 import { closest } from './suggest.ts';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
@@ -19,17 +36,6 @@ const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.ur
 
 /** The package version. */
 export const VERSION: string = pkg.version;
-
-const EXIT_CODE_HELP: Array<[number, string]> = [
-  [ExitCode.ok, 'success'],
-  [ExitCode.failure, 'runtime failure'],
-  [ExitCode.usage, 'usage, input or config error'],
-  [ExitCode.noAnswer, 'no agent produced an answer (heavy, ask)'],
-  [ExitCode.supervision, 'supervision failed: crash loop, or a switch that did not complete'],
-  [ExitCode.preflight, 'training pre-flight failed (plan, check, launch)'],
-  [ExitCode.busy, 'busy: another switch holds the lock'],
-  [ExitCode.interrupted, 'interrupted (Ctrl-C or SIGTERM)'],
-];
 
 export interface MainOptions {
   /** Aborted when the process receives SIGINT or SIGTERM. */
@@ -41,41 +47,103 @@ export interface MainOptions {
 /**
  * Runs the marshal CLI and resolves to the exit code. Never calls `process.exit` and touches no
  * global process state: everything goes through `io`.
+ *
+ * @example
+ * process.exitCode = await main(process.argv.slice(2), io, { signal: controller.signal });
  */
 export async function main(argv: readonly string[], io: Io, options: MainOptions = {}): Promise<number> {
   const commands = (options.commands ?? registeredCommands).map(toEntry);
-  const signal = options.signal ?? new AbortController().signal;
+  const interrupt = options.signal ?? new AbortController().signal;
   const debug = argv.includes('--debug') || io.env.MARSHAL_DEBUG === '1';
-  const args = [...argv];
+  const json = wantsJson(argv);
+  const stdout = watchStdout(io.stdout);
+  // The command's signal: the interrupt or a closed stdout, linked without a composite signal.
+  const run = deadline(undefined, [interrupt, stdout.signal], 'command');
+  forgetDocument(io);
+  let code: number;
+  let failure: unknown;
   try {
-    if (args.length === 0 || args[0] === '--help' || args[0] === '-h') {
-      io.stdout.write(globalHelp(commands));
-      return args.length === 0 ? ExitCode.usage : ExitCode.ok;
-    }
-    if (args[0] === '--version' || args[0] === '-V') {
-      io.stdout.write(`${VERSION}\n`);
-      return ExitCode.ok;
-    }
-    if (args[0] === 'help') return await help(args.slice(1), commands, io);
-    if (args[0]?.startsWith('-') && args[0] !== '--debug') {
-      throw new UsageError(`unknown option ${args[0]} (try marshal --help)`, {
-        code: CORE_ERRORS.E_UNKNOWN_OPTION,
-        details: { option: args[0] },
-      });
-    }
-    const cmdArgs = args.filter((a, i) => !(a === '--debug' && i === 0));
-    const { entry, rest } = resolveCommand(cmdArgs, commands);
-    const spec = await entry.load();
-    const parsed = parseCommandArgs(spec, rest);
-    if (parsed.values.help) {
-      io.stdout.write(commandHelp(spec));
-      return ExitCode.ok;
-    }
-    signal.throwIfAborted();
-    return await spec.run({ ...parsed, io, signal, debug });
+    code = await dispatch([...argv], io, commands, run.signal, debug);
   } catch (err) {
-    reportError(err, io, debug);
-    return err instanceof GroupHelp ? err.exit : exitCodeFor(err);
+    if (err instanceof GroupHelp && err.exit === ExitCode.ok) {
+      io.stdout.write(err.text); // `marshal train --help`: help asked for, not an error
+      code = ExitCode.ok;
+    } else {
+      failure = err;
+      code = err instanceof GroupHelp ? err.exit : exitCodeFor(err);
+    }
+  } finally {
+    run.clear();
+  }
+  // An EPIPE from the last write arrives on a later tick: let it land before deciding.
+  await new Promise<void>((resolve) => setImmediate(resolve));
+  if (stdout.closedByReader) return ExitCode.ok;
+  if (stdout.failure) {
+    io.stderr.write(`marshal: cannot write to stdout: ${stdout.failure.message}\n`);
+    return ExitCode.failure;
+  }
+  if (interrupt.aborted) {
+    // Every command ends with 130 once interrupted, including those that stop cleanly and return 0.
+    const shown =
+      failure !== undefined && !isAbortError(failure)
+        ? failure
+        : new AbortedError('interrupted', { cause: interrupt.reason });
+    if (failure !== undefined || (json && !hasPrintedDocument(io))) reportError(shown, io, { debug, json });
+    return ExitCode.interrupted;
+  }
+  if (failure !== undefined) reportError(failure, io, { debug, json });
+  return code;
+}
+
+async function dispatch(
+  args: string[],
+  io: Io,
+  commands: readonly CommandEntry[],
+  signal: AbortSignal,
+  debug: boolean,
+): Promise<number> {
+  if (args.length === 0 || args[0] === '--help' || args[0] === '-h') {
+    io.stdout.write(globalHelp(VERSION, commands));
+    return ExitCode.ok;
+  }
+  if (args[0] === '--version' || args[0] === '-V') {
+    io.stdout.write(`${VERSION}\n`);
+    return ExitCode.ok;
+  }
+  if (args[0] === 'help') return await help(args.slice(1), commands, io);
+  if (args[0]?.startsWith('-') && args[0] !== '--debug') {
+    throw new UsageError(`unknown option ${args[0]} (try marshal --help)`, {
+      code: CORE_ERRORS.E_UNKNOWN_OPTION,
+      details: { option: args[0] },
+    });
+  }
+  const cmdArgs = args.filter((a, i) => !(a === '--debug' && i === 0));
+  const { entry, rest } = resolveCommand(cmdArgs, commands);
+  const spec = await entry.load();
+  const parsed = parseCommandArgs(spec, rest);
+  if (parsed.values.help) {
+    io.stdout.write(commandHelp(spec));
+    return ExitCode.ok;
+  }
+  await checkOutputs(spec, parsed, io);
+  if (signal.aborted) throw abortedErrorFrom(signal);
+  return await spec.run({ ...parsed, io, signal, debug });
+}
+
+/** `--json` anywhere before `--`: errors found while parsing get the document too. */
+function wantsJson(argv: readonly string[]): boolean {
+  const end = argv.indexOf('--');
+  return (end === -1 ? argv : argv.slice(0, end)).some((a) => a === '--json' || a.startsWith('--json='));
+}
+
+/** Options marked `output` must name a writable regular file before any work starts. */
+async function checkOutputs(spec: CommandSpec, parsed: ParsedArgs, io: Io): Promise<void> {
+  for (const [name, option] of Object.entries(spec.options)) {
+    if (option.output !== true) continue;
+    const value = parsed.values[name];
+    for (const path of Array.isArray(value) ? value : typeof value === 'string' ? [value] : []) {
+      await assertWritableOutput(path, `--${name}`, { cwd: io.cwd });
+    }
   }
 }
 
@@ -86,7 +154,7 @@ function toEntry(c: CommandSpec | CommandEntry): CommandEntry {
 
 async function help(args: string[], commands: readonly CommandEntry[], io: Io): Promise<number> {
   if (args.length === 0) {
-    io.stdout.write(globalHelp(commands));
+    io.stdout.write(globalHelp(VERSION, commands));
     return ExitCode.ok;
   }
   const name = args.join(' ');
@@ -117,22 +185,14 @@ function resolveCommand(
   if (direct) return { entry: direct, rest: args.slice(1) };
   const group = commands.filter((c) => c.name.startsWith(`${first} `));
   if (group.length > 0) {
-    if (second === undefined || second === '--help' || second === '-h') {
-      throw new GroupHelp(groupHelp(first, group), second === undefined ? ExitCode.usage : ExitCode.ok);
+    if (second === undefined || second.startsWith('-')) {
+      // `marshal train` and `marshal train --json`: usage (exit 2); `marshal train --help`: exit 0.
+      const exit = second === '--help' || second === '-h' ? ExitCode.ok : ExitCode.usage;
+      throw new GroupHelp(groupHelp(first, group), exit, first);
     }
     throw unknownCommand(`${first} ${second}`, group);
   }
   throw unknownCommand(first, commands);
-}
-
-/** Thrown to print a group's help (`marshal train`) with a given exit code. */
-class GroupHelp extends Error {
-  constructor(
-    readonly text: string,
-    readonly exit: number,
-  ) {
-    super('group help');
-  }
 }
 
 function unknownCommand(name: string, commands: readonly CommandEntry[]): UsageError {
@@ -150,59 +210,4 @@ function unknownCommand(name: string, commands: readonly CommandEntry[]): UsageE
 
 function topLevelNames(commands: readonly CommandEntry[]): string[] {
   return [...new Set(commands.map((c) => c.name.split(' ')[0]!))];
-}
-
-function globalHelp(commands: readonly CommandEntry[]): string {
-  const lines = [
-    `marshal ${VERSION}: coordinate workers (agents, a server supervisor, distributed training)`,
-    '',
-    'Usage: marshal <command> [options]',
-    '       marshal help <command>',
-    '',
-    'Commands:',
-  ];
-  const width = Math.max(12, ...commands.map((c) => c.name.length)) + 2;
-  for (const c of commands) lines.push(`  ${c.name.padEnd(width)}${c.summary}`);
-  if (commands.length === 0) lines.push('  (none yet)');
-  lines.push(
-    '',
-    'Global options:',
-    '  -h, --help       show help (also after any command)',
-    '  -V, --version    print the version',
-    '      --debug      print stack traces of unexpected errors (or MARSHAL_DEBUG=1)',
-    '',
-    'Exit codes:',
-  );
-  for (const [code, text] of EXIT_CODE_HELP) lines.push(`  ${String(code).padEnd(5)}${text}`);
-  lines.push('', 'Commands that report accept --json: one JSON document on stdout, logs on stderr.');
-  return `${lines.join('\n')}\n`;
-}
-
-function groupHelp(group: string, commands: readonly CommandEntry[]): string {
-  const width = Math.max(...commands.map((c) => c.name.length)) + 2;
-  const lines = [`Usage: marshal ${group} <command> [options]`, '', 'Commands:'];
-  for (const c of commands) lines.push(`  ${c.name.padEnd(width)}${c.summary}`);
-  lines.push('', `Run marshal help ${group} <command> for its options.`);
-  return `${lines.join('\n')}\n`;
-}
-
-function reportError(err: unknown, io: Io, debug: boolean): void {
-  if (err instanceof GroupHelp) {
-    (err.exit === 0 ? io.stdout : io.stderr).write(err.text);
-    return;
-  }
-  if (err instanceof MarshalError) {
-    io.stderr.write(`marshal: ${sanitizeForTerminal(err.message)}\n`);
-    if (err.hint) io.stderr.write(`  ${sanitizeForTerminal(err.hint)}\n`);
-    if (debug && err.stack) io.stderr.write(`${err.stack}\n`);
-    return;
-  }
-  if (isAbortError(err)) {
-    io.stderr.write('marshal: interrupted\n');
-    return;
-  }
-  const message = err instanceof Error ? err.message : String(err);
-  io.stderr.write(`marshal: unexpected error: ${sanitizeForTerminal(message)}\n`);
-  if (debug) io.stderr.write(`${err instanceof Error ? err.stack : String(err)}\n`);
-  else io.stderr.write('  rerun with --debug (or MARSHAL_DEBUG=1) for the stack trace\n');
 }

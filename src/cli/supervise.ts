@@ -1,92 +1,57 @@
 /**
  * `marshal supervise --env <name> [--detach] [...] [-- <server args>]`: runs the supervisor in the
- * foreground (state lines on stderr; Ctrl-C / SIGTERM stop it cleanly, exit 0; crash_loop exits 4)
- * together with its control API, or starts it detached and prints its pid.
+ * foreground (state lines on stderr; Ctrl-C / SIGTERM stop it cleanly; crash_loop exits 4)
+ * together with its control API, or starts it detached and prints its pid. The timing flags, their
+ * defaults, bounds and help come from the supervisor's settings table.
  */
-import { deferred } from '../core/async.ts';
-import { UsageError } from '../core/errors.ts';
-import { sanitizeForLog } from '../core/log-hygiene.ts';
-import { type ControlApi, startControlApi } from '../supervisor/control-api.ts';
-import { loadEnvironment } from '../supervisor/environment.ts';
-import { startSupervisor } from '../supervisor/supervisor.ts';
-import type { SupervisorEventRecord, SupervisorOptions } from '../supervisor/supervisor-types.ts';
+import { sanitizeForLog, UsageError } from '../core/index.ts';
+import {
+  flaggedSettings,
+  type SettingName,
+  type SupervisorEventRecord,
+  serveSupervisor,
+  supervisorClient,
+} from '../supervisor/index.ts';
 import {
   type CommandContext,
   type CommandSpec,
   numberOption,
+  type OptionSpec,
   type OptionValues,
   stringOption,
 } from './command.ts';
 import { printJson, println, styler, useColor } from './io.ts';
-import {
-  controlPortRange,
-  resolveWorkspace,
-  WORKSPACE_OPTION,
-  type WorkspaceContext,
-} from './supervisor-context.ts';
+import { resolveWorkspace, WORKSPACE_OPTION } from './supervisor-context.ts';
 import { renderEvent } from './supervisor-render.ts';
-import { assertMayStart, startDetached } from './supervisor-start.ts';
 
-/** Timing options shared by `supervise` (and forwarded to a detached supervisor). */
-const TIMING_OPTIONS = {
-  'health-interval': {
-    type: 'string',
-    valueName: 's',
-    description: 'readiness probe interval',
-    defaultText: '0.05',
-  },
-  'health-timeout': {
-    type: 'string',
-    valueName: 's',
-    description: 'readiness bound per start',
-    defaultText: '180',
-  },
-  grace: {
-    type: 'string',
-    valueName: 's',
-    description: 'SIGTERM -> SIGKILL grace when stopping the server',
-    defaultText: '5',
-  },
-  'max-restarts': {
-    type: 'string',
-    valueName: 'n',
-    description: 'restarts after crashes in a row before crash_loop',
-    defaultText: '5',
-  },
-  backoff: {
-    type: 'string',
-    valueName: 's',
-    description: 'first crash backoff (doubles per crash, cap 60 s)',
-    defaultText: '1',
-  },
-} as const;
+const seconds = (ms: number): string => String(ms / 1000);
 
-/** Validated timing options as supervisor options (only those given). */
-export function timingOptions(values: OptionValues): Partial<SupervisorOptions> {
-  const out: Partial<SupervisorOptions> = {};
-  const seconds = (name: string, min: number, max: number) => {
-    const v = numberOption(values, name, { min, max });
-    return v === undefined ? undefined : Math.round(v * 1000);
-  };
-  const interval = seconds('health-interval', 0.01, 3600);
-  const timeout = seconds('health-timeout', 0.1, 86_400);
-  const grace = seconds('grace', 0, 3600);
-  const backoff = seconds('backoff', 0, 3600);
-  const maxRestarts = numberOption(values, 'max-restarts', { min: 0, max: 10_000, integer: true });
-  if (interval !== undefined) out.healthIntervalMs = interval;
-  if (timeout !== undefined) out.healthTimeoutMs = timeout;
-  if (grace !== undefined) out.graceMs = grace;
-  if (backoff !== undefined) out.backoffMs = backoff;
-  if (maxRestarts !== undefined) out.maxRestarts = maxRestarts;
+/** The timing flags, derived from the settings table (durations in seconds on the command line). */
+const TIMING_OPTIONS: Record<string, OptionSpec> = Object.fromEntries(
+  flaggedSettings().map(({ spec }) => [
+    spec.flag,
+    {
+      type: 'string',
+      valueName: spec.kind === 'ms' ? 's' : 'n',
+      description: spec.help,
+      defaultText: spec.kind === 'ms' ? seconds(spec.default) : String(spec.default),
+    } satisfies OptionSpec,
+  ]),
+);
+
+/** Validated timing flags as supervisor settings (only those given), bounds from the table. */
+export function timingOptions(values: OptionValues): Partial<Record<SettingName, number>> {
+  const out: Partial<Record<SettingName, number>> = {};
+  for (const { name, spec } of flaggedSettings()) {
+    const ms = spec.kind === 'ms';
+    const v = numberOption(values, spec.flag, {
+      min: ms ? spec.min / 1000 : spec.min,
+      max: ms ? spec.max / 1000 : spec.max,
+      integer: !ms,
+    });
+    if (v !== undefined) out[name] = ms ? Math.round(v * 1000) : v;
+  }
   return out;
-}
-
-/** The timing flags as given, to forward to a detached supervisor. */
-function timingArgs(values: OptionValues): string[] {
-  return Object.keys(TIMING_OPTIONS).flatMap((name) => {
-    const v = stringOption(values, name);
-    return v === undefined ? [] : [`--${name}=${v}`];
-  });
 }
 
 export const superviseCommand: CommandSpec = {
@@ -112,92 +77,54 @@ export const superviseCommand: CommandSpec = {
   },
   passThrough: true,
   exitCodes: [
-    [0, 'stopped (Ctrl-C, SIGTERM, marshal stop, or the server exited 0)'],
+    [0, 'stopped (marshal stop, a shutdown command, or the server exited 0)'],
     [2, 'bad option, unknown environment, or started from a supervised process'],
     [4, 'crash_loop: the server kept crashing'],
     [6, 'a supervisor already owns this workspace'],
+    [130, 'interrupted (Ctrl-C, SIGTERM): the server was stopped first'],
   ],
   examples: ['marshal supervise --env default -- --port 8188', 'marshal supervise --env default --detach'],
   async run(ctx) {
     const env = stringOption(ctx.values, 'env');
     if (env === undefined || env === '') throw new UsageError('marshal supervise: --env <name> is required');
-    const timing = timingOptions(ctx.values);
-    const wctx = await resolveWorkspace(ctx);
-    await loadEnvironment(wctx.ws, env, { serverArgs: ctx.rest, env: ctx.io.env });
-    await assertMayStart(ctx, wctx.paths);
+    const settings = timingOptions(ctx.values);
+    const workspace = await resolveWorkspace(ctx);
     if (ctx.values.detach) {
-      const pid = await startDetached(ctx, wctx, env, timingArgs(ctx.values), ctx.rest);
-      if (ctx.values.json) {
-        printJson(ctx.io, {
-          pid,
-          workspace: wctx.ws.root,
-          environment: env,
-          log: wctx.paths.orchestratorLog,
-        });
-      } else {
+      const client = supervisorClient({ workspace, env: ctx.io.env, signal: ctx.signal });
+      const { pid, log } = await client.startDetached(env, { serverArgs: ctx.rest, settings });
+      if (ctx.values.json) printJson(ctx.io, { pid, workspace: workspace.root, environment: env, log });
+      else {
         println(ctx.io.stdout, String(pid));
-        println(
-          ctx.io.stderr,
-          `supervisor started (pid ${pid}); its output goes to ${sanitizeForLog(wctx.paths.orchestratorLog)}`,
-        );
+        println(ctx.io.stderr, `supervisor started (pid ${pid}); its output goes to ${sanitizeForLog(log)}`);
       }
       return 0;
     }
-    return runForeground(ctx, wctx, env, timing);
+    return runForeground(ctx, workspace, env, settings);
   },
 };
 
 async function runForeground(
   ctx: CommandContext,
-  { ws, paths }: WorkspaceContext,
+  workspace: Awaited<ReturnType<typeof resolveWorkspace>>,
   env: string,
-  timing: Partial<SupervisorOptions>,
+  settings: Partial<Record<SettingName, number>>,
 ): Promise<number> {
   const s = styler(useColor(ctx.io, 'stderr'));
-  const started = deferred<void>();
-  const onEvent = (e: SupervisorEventRecord): void => {
-    if (e.type === 'started') started.resolve();
-    ctx.io.stderr.write(`${renderEvent(e, s)}\n`);
-  };
-  const ports = controlPortRange(ctx.io.env);
-  const handle = startSupervisor({
-    workspace: ws,
+  const result = await serveSupervisor({
+    workspace,
     env,
     serverArgs: ctx.rest,
     baseEnv: ctx.io.env,
     signal: ctx.signal,
-    onEvent,
-    ...timing,
-  });
-  let api: ControlApi | undefined;
-  const first = await Promise.race([
-    started.promise.then(() => 'started' as const),
-    handle.done.then(
-      () => 'done' as const,
-      () => 'done' as const,
-    ),
-  ]);
-  // Only the supervisor that owns the workspace (its PID file written) may advertise a control API.
-  if (first === 'started') {
-    api = await startControlApi({
-      target: handle,
-      portFile: paths.controlPort,
-      tokenFile: paths.controlToken,
-      logFile: paths.switchLog,
-      ports,
-    }).catch((err: unknown) => {
+    ...settings,
+    onEvent: (e: SupervisorEventRecord) => println(ctx.io.stderr, renderEvent(e, s)),
+    onControlApi: (api) =>
       println(
         ctx.io.stderr,
-        s.yellow(`warning: control API not started: ${sanitizeForLog((err as Error).message)}`),
-      );
-      return undefined;
-    });
-    if (api) println(ctx.io.stderr, s.dim(`control API on 127.0.0.1:${api.port}`));
-  }
-  try {
-    const result = await handle.done;
-    return result.exitCode;
-  } finally {
-    await api?.close();
-  }
+        api.ok
+          ? s.dim(`control API on 127.0.0.1:${api.port}`)
+          : s.yellow(`warning: control API not started: ${sanitizeForLog(api.error.message)}`),
+      ),
+  });
+  return result.exitCode;
 }

@@ -2,8 +2,8 @@
  * `marshal logs [-f] [-n <lines>]`: the supervisor's JSONL log (`supervisor-switch.log`) rendered
  * for humans, optionally followed (across rotation) until Ctrl-C.
  */
-import { isAbortError } from '../core/errors.ts';
-import { followLines, readLastLines } from '../supervisor/log-follow.ts';
+import { isAbortError, redactSecrets } from '../core/index.ts';
+import { followLines, metadataPaths, readLastLines } from '../supervisor/index.ts';
 import { type CommandSpec, numberOption } from './command.ts';
 import { println, styler, useColor } from './io.ts';
 import { resolveWorkspace, WORKSPACE_OPTION } from './supervisor-context.ts';
@@ -28,12 +28,12 @@ export const logsCommand: CommandSpec = {
   examples: ['marshal logs -n 100', 'marshal logs -f'],
   async run(ctx) {
     const n = numberOption(ctx.values, 'lines', { min: 0, max: 100_000, integer: true }) ?? 50;
-    const { paths } = await resolveWorkspace(ctx);
+    const paths = metadataPaths((await resolveWorkspace(ctx)).root);
     const s = styler(useColor(ctx.io, 'stdout'));
     const show = (line: string): void =>
       println(
         ctx.io.stdout,
-        ctx.values.raw ? line.replace(/[\u0000-\u001f\u007f]/g, '') : renderLogLine(line, s),
+        ctx.values.raw ? redactSecrets(line.replace(/[\u0000-\u001f\u007f]/g, '')) : renderLogLine(line, s),
       );
     for (const line of await readLastLines(paths.switchLog, n)) show(line);
     if (!ctx.values.follow) return 0;

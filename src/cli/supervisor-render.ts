@@ -5,9 +5,8 @@
  * the terminal and the log say the same thing. Every value is sanitised: log content comes from
  * child processes and must not drive the terminal (CWE-117).
  */
-import { sanitizeForLog } from '../core/log-hygiene.ts';
-import { describeEvent } from '../supervisor/event-log.ts';
-import type { SupervisorEventRecord } from '../supervisor/supervisor-types.ts';
+import { redactSecrets, sanitizeForLog } from '../core/index.ts';
+import { describeEvent, type SupervisorEventRecord } from '../supervisor/index.ts';
 import type { Styler } from './io.ts';
 
 type Rec = Record<string, unknown>;
@@ -39,7 +38,7 @@ function line(time: string, level: string, message: string, type: unknown, s: St
           ? s.dim
           : (x: string) => x;
   const tag = level === 'info' || level === '' ? '' : `${level} `;
-  return `${time ? `${s.dim(time)} ` : ''}${colour(`${tag}${sanitizeForLog(message)}`)}`;
+  return `${time ? `${s.dim(time)} ` : ''}${colour(`${tag}${redactSecrets(sanitizeForLog(message))}`)}`;
 }
 
 /** One supervisor event as a human line (for `marshal supervise`). */
@@ -57,7 +56,7 @@ export function renderLogLine(text: string, s: Styler): string {
   } catch {
     // A plain text line.
   }
-  if (!rec) return sanitizeForLog(text);
+  if (!rec) return redactSecrets(sanitizeForLog(text));
   const level = typeof rec.level === 'string' ? rec.level : '';
   let message: string;
   if (typeof rec.message === 'string') message = rec.message;

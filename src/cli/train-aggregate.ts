@@ -1,13 +1,12 @@
-import { readFile } from 'node:fs/promises';
-import { resolve } from 'node:path';
-import { CORE_ERRORS, describeValue, MarshalError, UsageError } from '../core/errors.ts';
+import { CORE_ERRORS, describeValue, UsageError } from '../core/index.ts';
 import {
   AGGREGATION_RULE_PRECONDITIONS,
   AGGREGATION_RULES,
   type AggregateResult,
   aggregate,
   isAggregationRule,
-} from '../training/aggregate/index.ts';
+  readVectorsFile,
+} from '../training/index.ts';
 import { type CommandSpec, numberOption, stringOption } from './command.ts';
 import { type Io, printJson, println, styler, useColor } from './io.ts';
 
@@ -90,7 +89,7 @@ export const trainAggregateCommand: CommandSpec = {
     const iterations = numberOption(values, 'iterations', { min: 1, integer: true });
     const tau = numberOption(values, 'tau', { min: 0 });
     const file = ctx.positionals[0]!;
-    const vectors = await readVectors(resolve(io.cwd, file), file, ctx.signal);
+    const vectors = await readVectorsFile(file, { cwd: io.cwd });
     const result = aggregate(rule, vectors, { f, m, trim, iterations, tau });
     if (values.json) {
       printJson(io, {
@@ -106,55 +105,6 @@ export const trainAggregateCommand: CommandSpec = {
     return 0;
   },
 };
-
-/**
- * Reads and validates the vectors file: a JSON array of at least one array of finite numbers, all
- * of one non-zero length. Every error names the file, the vector index and the problem.
- */
-export async function readVectors(path: string, shown: string, signal: AbortSignal): Promise<Float64Array[]> {
-  let text: string;
-  try {
-    text = await readFile(path, { encoding: 'utf8', signal });
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    throw invalid(shown, code === 'ENOENT' ? 'no such file' : `cannot read it (${code ?? String(err)})`, err);
-  }
-  let data: unknown;
-  try {
-    data = JSON.parse(text);
-  } catch (err) {
-    throw invalid(shown, `not valid JSON (${(err as Error).message})`, err);
-  }
-  if (!Array.isArray(data) || data.length === 0) {
-    throw invalid(shown, `expected a non-empty JSON array of number arrays, got ${describeValue(data)}`);
-  }
-  const d = Array.isArray(data[0]) ? data[0].length : 0;
-  return data.map((row: unknown, i) => {
-    if (!Array.isArray(row))
-      throw invalid(shown, `vector ${i} is not an array of numbers: ${describeValue(row)}`);
-    if (row.length === 0) throw invalid(shown, `vector ${i} is empty`);
-    if (row.length !== d)
-      throw invalid(shown, `vector ${i} has length ${row.length}, vector 0 has length ${d}`);
-    const out = new Float64Array(d);
-    row.forEach((x: unknown, k) => {
-      if (typeof x !== 'number' || !Number.isFinite(x)) {
-        throw invalid(
-          shown,
-          `vector ${i}, coordinate ${k}: expected a finite number, got ${describeValue(x)}`,
-        );
-      }
-      out[k] = x;
-    });
-    return out;
-  });
-}
-
-function invalid(file: string, problem: string, cause?: unknown): MarshalError {
-  return new MarshalError(CORE_ERRORS.E_INVALID_INPUT, `${file}: ${problem}`, {
-    details: { field: 'vectors', path: file },
-    ...(cause === undefined ? {} : { cause }),
-  });
-}
 
 function printSummary(io: Io, r: AggregateResult, n: number): void {
   const s = styler(useColor(io, 'stdout'));

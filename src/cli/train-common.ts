@@ -1,100 +1,134 @@
-/** Shared pieces of the `train` commands: reading plans, rendering checklists, option checks. */
-
-import { readFile } from 'node:fs/promises';
-import { resolve } from 'node:path';
-import { describeValue, ExitCode, MarshalError, UsageError } from '../core/errors.ts';
-import { sha256CanonicalJson } from '../core/hash.ts';
-import { sanitizeForTerminal } from '../core/log-hygiene.ts';
-import { TRAINING_ERRORS } from '../training/errors.ts';
-import { type Plan, PlanSchema } from '../training/plan-schema.ts';
-import type { PreflightResult } from '../training/preflight.ts';
-import { type OptionValues, stringOption } from './command.ts';
+/**
+ * Shared pieces of the `train` commands: options, help and number validation derived from the
+ * training settings table, the mapping from a library setting name to its flag in errors, and
+ * checklist rendering.
+ */
+import { ExitCode, MarshalError, sanitizeForTerminal, UsageError } from '../core/index.ts';
+import {
+  isTrainingSetting,
+  type NumberSetting,
+  type PreflightCheck,
+  TRAINING_SETTINGS,
+  type TrainingSettingName,
+} from '../training/index.ts';
+import {
+  type CommandSpec,
+  numberOption,
+  type OptionSpec,
+  type OptionValues,
+  stringOption,
+} from './command.ts';
 import { type Io, println, styler, useColor } from './io.ts';
 
-/** A required string option; the error names it. */
-export function requiredOption(values: OptionValues, name: string, what: string): string {
-  const v = stringOption(values, name);
-  if (v === undefined || v === '')
-    throw new UsageError(`missing --${name} <${what}>`, { details: { field: `--${name}` } });
+/** The flag of a setting, with its dashes: `checkpointDir` -> `--checkpoint-dir`. */
+export function flagOf(name: TrainingSettingName): string {
+  return `--${TRAINING_SETTINGS[name].flag}`;
+}
+
+/** The option table of a command, derived from the settings it takes. */
+export function settingOptions(names: readonly TrainingSettingName[]): Record<string, OptionSpec> {
+  const out: Record<string, OptionSpec> = {};
+  for (const name of names) {
+    const s = TRAINING_SETTINGS[name];
+    if (s.kind === 'boolean') {
+      out[s.flag] = { type: 'boolean', description: s.help };
+      continue;
+    }
+    const shown = 'defaultText' in s ? s.defaultText : 'default' in s ? String(s.default) : undefined;
+    out[s.flag] = {
+      type: 'string',
+      valueName: s.valueName,
+      description: s.help,
+      ...(shown !== undefined ? { defaultText: shown } : {}),
+    };
+  }
+  return out;
+}
+
+/** A string setting as given on the command line (undefined when absent). */
+export function stringSetting(values: OptionValues, name: TrainingSettingName): string | undefined {
+  return stringOption(values, TRAINING_SETTINGS[name].flag);
+}
+
+/** A required string setting; the error names its flag. */
+export function requiredSetting(values: OptionValues, name: TrainingSettingName): string {
+  const s = TRAINING_SETTINGS[name];
+  const v = stringOption(values, s.flag);
+  if (v === undefined || v === '') {
+    const what = 'valueName' in s ? ` <${s.valueName}>` : '';
+    throw new UsageError(`missing ${flagOf(name)}${what}`, { details: { field: flagOf(name) } });
+  }
   return v;
 }
 
+/** A numeric setting, checked against the bounds the settings table gives it (no default applied). */
+export function numberSetting(values: OptionValues, name: TrainingSettingName): number | undefined {
+  const s = TRAINING_SETTINGS[name] as NumberSetting;
+  return numberOption(values, s.flag, {
+    ...(s.min !== undefined ? { min: s.min } : {}),
+    ...(s.max !== undefined ? { max: s.max } : {}),
+    ...(s.integer ? { integer: true } : {}),
+  });
+}
+
+/** A boolean setting (a flag). */
+export function flagSetting(values: OptionValues, name: TrainingSettingName): boolean {
+  return values[TRAINING_SETTINGS[name].flag] === true;
+}
+
 /**
- * Reads a plan file: the seal is checked on the raw JSON first (any edit, valid or not, is
- * `E_PLAN_TAMPERED`), then the schema (`E_PLAN_INVALID`). Both exit 2.
+ * The library names settings (`checkpointDir: ...` as the message's field, `` `force` `` in a
+ * hint); on the command line the user knows them as flags. Rewrites a MarshalError's field prefix,
+ * `details.field` and backquoted setting names to the flags; anything else passes through.
  */
-export async function loadPlanFile(path: string, cwd: string): Promise<{ plan: Plan; path: string }> {
-  const abs = resolve(cwd, path);
-  let raw: unknown;
+export function withFlagNames(err: unknown): unknown {
+  if (!(err instanceof MarshalError)) return err;
+  const field = err.details?.field;
+  const toFlags = (text: string): string =>
+    text.replace(/`([A-Za-z]+)`/g, (all, name: string) => (isTrainingSetting(name) ? flagOf(name) : all));
+  let message = toFlags(err.message);
+  let details = err.details;
+  if (typeof field === 'string' && isTrainingSetting(field)) {
+    if (message.startsWith(`${field}: `)) message = `${flagOf(field)}: ${message.slice(field.length + 2)}`;
+    details = { ...details, field: flagOf(field) };
+  }
+  const hint = err.hint === undefined ? undefined : toFlags(err.hint);
+  if (message === err.message && details === err.details && hint === err.hint) return err;
+  return new MarshalError(err.spec, message, {
+    cause: err,
+    exitCode: err.exitCode,
+    ...(details ? { details } : {}),
+    ...(hint !== undefined ? { hint } : {}),
+  });
+}
+
+/** Runs a command body, mapping library setting names in its errors to flags. */
+export async function withFlags(body: () => Promise<number>): Promise<number> {
   try {
-    raw = JSON.parse(await readFile(abs, 'utf8'));
+    return await body();
   } catch (err) {
-    const why = (err as NodeJS.ErrnoException).code ?? 'not valid JSON';
-    throw new MarshalError(
-      TRAINING_ERRORS.E_PLAN_INVALID,
-      `--plan: cannot read ${describeValue(path)} (${why})`,
-      {
-        details: { field: '--plan', value: path },
-      },
-    );
+    throw withFlagNames(err);
   }
-  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
-    throw new MarshalError(
-      TRAINING_ERRORS.E_PLAN_INVALID,
-      `--plan: ${describeValue(path)} is not a plan object`,
-      {
-        details: { field: '--plan', value: path },
-      },
-    );
-  }
-  const { integrity, ...body } = raw as Record<string, unknown>;
-  const recorded = (integrity as { sha256?: unknown } | undefined)?.sha256;
-  if (typeof recorded !== 'string') {
-    throw new MarshalError(
-      TRAINING_ERRORS.E_PLAN_INVALID,
-      `--plan: ${describeValue(path)} has no integrity.sha256`,
-      {
-        details: { field: '--plan', value: path },
-      },
-    );
-  }
-  let actual: string;
-  try {
-    actual = sha256CanonicalJson(body);
-  } catch {
-    actual = '';
-  }
-  if (actual !== recorded) {
-    throw new MarshalError(
-      TRAINING_ERRORS.E_PLAN_TAMPERED,
-      `--plan: ${describeValue(path)} was modified after it was written (SHA-256 ${actual.slice(0, 12) || '?'} != recorded ${recorded.slice(0, 12)})`,
-      {
-        details: { field: '--plan', value: path, expected: recorded, actual },
-        hint: 'rebuild it with marshal train plan',
-      },
-    );
-  }
-  const parsed = PlanSchema.safeParse(raw);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0]!;
-    throw new MarshalError(
-      TRAINING_ERRORS.E_PLAN_INVALID,
-      `--plan: ${describeValue(path)}: ${issue.path.join('.')}: ${issue.message}`,
-      {
-        details: { field: '--plan', value: path },
-      },
-    );
-  }
-  return { plan: parsed.data, path: abs };
+}
+
+/** A command whose options are derived from settings, plus extra (non-setting) options. */
+export function trainOptions(
+  settings: readonly TrainingSettingName[],
+  extra: CommandSpec['options'] = {},
+): CommandSpec['options'] {
+  return { ...settingOptions(settings), ...extra };
 }
 
 /** Exit code for a checklist: 5 when it failed, else 0. */
-export function checklistExit(result: Pick<PreflightResult, 'overall_status'>): number {
+export function checklistExit(result: { overall_status: 'pass' | 'warn' | 'fail' }): number {
   return result.overall_status === 'fail' ? ExitCode.preflight : ExitCode.ok;
 }
 
 /** Prints a checklist for humans. */
-export function renderChecklist(io: Io, result: Pick<PreflightResult, 'checks' | 'overall_status'>): void {
+export function renderChecklist(
+  io: Io,
+  result: { checks: readonly PreflightCheck[]; overall_status: 'pass' | 'warn' | 'fail' },
+): void {
   const s = styler(useColor(io, 'stdout'));
   const mark = { pass: s.green('pass'), warn: s.yellow('warn'), fail: s.red('FAIL'), skipped: s.dim('skip') };
   for (const c of result.checks) {

@@ -1,5 +1,5 @@
-import { ExitCode } from '../core/errors.ts';
-import { planJsonSchema } from '../training/plan-schema.ts';
+import { ExitCode } from '../core/index.ts';
+import { planJsonSchema } from '../training/index.ts';
 import type { CommandSpec } from './command.ts';
 import { printJson } from './io.ts';
 

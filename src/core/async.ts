@@ -1,7 +1,10 @@
 /**
- * Small async primitives that every wait in marshal goes through: abortable sleep, merged timeout
- * signals, deferreds, and retry with exponential backoff, full jitter and `Retry-After`.
+ * Small async primitives that every wait in marshal goes through: abortable sleep, deferreds, and
+ * retry with exponential backoff, full jitter and `Retry-After`. Time bounds come from
+ * {@link deadline} (`./deadline.ts`); the waits here hold their own timers strongly, so none of
+ * them can be lost to garbage collection.
  */
+import { MAX_TIMER_MS } from './deadline.ts';
 import { AbortedError, InvalidInputError, isAbortError } from './errors.ts';
 
 /** Turns a signal's abort reason into an {@link AbortedError} (kept as `cause`). */
@@ -35,21 +38,10 @@ export function sleep(ms: number, options: { signal?: AbortSignal | undefined } 
         resolve();
       },
       // setTimeout turns anything above 2^31-1 ms into 1 ms: clamp instead (about 24.8 days).
-      Math.min(Math.max(0, ms), 2 ** 31 - 1),
+      Math.min(Math.max(0, ms), MAX_TIMER_MS),
     );
     signal?.addEventListener('abort', onAbort, { once: true });
   });
-}
-
-/**
- * One signal that aborts when any of `signals` aborts or after `ms` (when given): `AbortSignal.any`
- * of `AbortSignal.timeout(ms)` and the others. Undefined entries are skipped for convenience.
- */
-export function timeoutSignal(ms: number | undefined, ...signals: (AbortSignal | undefined)[]): AbortSignal {
-  const all = signals.filter((s): s is AbortSignal => s !== undefined);
-  if (ms !== undefined) all.push(AbortSignal.timeout(Math.max(0, ms)));
-  if (all.length === 1) return all[0]!;
-  return AbortSignal.any(all);
 }
 
 /** A promise with its resolve/reject exposed (Node 20 lacks `Promise.withResolvers`). */

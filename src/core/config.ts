@@ -1,13 +1,24 @@
-import { readFile } from 'node:fs/promises';
 import { extname } from 'node:path';
 import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Node as YamlNode } from 'yaml';
 import { z } from 'zod';
 import { CORE_ERRORS, describeValue, MarshalError } from './errors.ts';
+import { describeCappedRead, readCappedFile } from './files.ts';
 import { sanitizeForLog } from './log-hygiene.ts';
+
+/** Largest config file {@link loadConfigFile} reads (1 MiB): a config is typed by hand. */
+export const MAX_CONFIG_BYTES = 1024 * 1024;
+
+/**
+ * Most alias expansions a config may make. YAML aliases let a few hundred bytes expand to
+ * gigabytes ("billion laughs"); a hand-written config needs a handful.
+ */
+export const MAX_CONFIG_ALIASES = 100;
 
 export interface ConfigLoadOptions {
   /** Variables for `${VAR}` interpolation (pass the CLI's io.env). */
   env?: Readonly<Record<string, string | undefined>>;
+  /** Size cap in bytes; default {@link MAX_CONFIG_BYTES}. */
+  maxBytes?: number;
 }
 
 /** A config problem: file, line, key path, bad value and what was expected. */
@@ -21,6 +32,9 @@ export class ConfigError extends MarshalError {
 /**
  * Loads a YAML or JSON config file and validates it with a zod schema (use `z.strictObject` so
  * unknown keys are errors). String values may use `${VAR}` or `${VAR:-default}` from `options.env`.
+ * The file must be a regular file of at most {@link MAX_CONFIG_BYTES} (FIFOs, devices and
+ * directories are refused without reading), and may expand at most {@link MAX_CONFIG_ALIASES}
+ * YAML aliases; each of these is a {@link ConfigError} (exit 2) naming the file.
  *
  * @example
  * const cfg = await loadConfigFile('cluster.yaml', ClusterSchema, { env: io.env });
@@ -30,14 +44,19 @@ export async function loadConfigFile<S extends z.ZodType>(
   schema: S,
   options: ConfigLoadOptions = {},
 ): Promise<z.output<S>> {
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    const what = code === 'ENOENT' ? 'not found' : code === 'EISDIR' ? 'is a directory' : 'cannot be read';
-    throw new ConfigError(`${sanitizeForLog(path)}: config file ${what}`, { file: path, errno: code }, err);
+  // A regular file only, opened without blocking (a FIFO would hang) and read up to a cap (so
+  // `-c /dev/urandom` is refused at once instead of read for gigabytes).
+  const maxBytes = options.maxBytes ?? MAX_CONFIG_BYTES;
+  const read = await readCappedFile(path, { maxBytes });
+  if (read.kind !== 'ok') {
+    const why = read.kind === 'missing' ? 'not found' : describeCappedRead(read);
+    throw new ConfigError(`${sanitizeForLog(path)}: config file ${why}`, {
+      file: path,
+      reason: read.kind,
+      ...(read.kind === 'too-large' ? { maxBytes } : {}),
+    });
   }
+  const text = read.text;
   return parseConfigText(text, path, schema, options);
 }
 
@@ -67,7 +86,20 @@ export function parseConfigText<S extends z.ZodType>(
       column: pos.col,
     });
   }
-  const raw: unknown = doc.toJS({ maxAliasCount: 100 }) ?? {};
+  let raw: unknown;
+  try {
+    raw = doc.toJS({ maxAliasCount: MAX_CONFIG_ALIASES }) ?? {};
+  } catch (err) {
+    // The yaml package throws a ReferenceError ("Excessive alias count ...") past the limit.
+    const message = err instanceof Error ? err.message : String(err);
+    throw new ConfigError(
+      /alias/i.test(message)
+        ? `${file}: too many YAML alias expansions (more than ${MAX_CONFIG_ALIASES}); refusing a possible alias bomb`
+        : `${file}: cannot read the YAML document: ${firstLine(message)}`,
+      { file, maxAliasCount: MAX_CONFIG_ALIASES },
+      err,
+    );
+  }
   const lineOf = (path: readonly PropertyKey[]): number | undefined => {
     const node = nodeAt(doc.contents as YamlNode | null, path);
     const start = node?.range?.[0];

@@ -6,6 +6,7 @@
  */
 import { constants } from 'node:fs';
 import { open } from 'node:fs/promises';
+import { assertNever } from './errors.ts';
 
 /** What {@link readCappedFile} found. */
 export type CappedRead =
@@ -14,7 +15,7 @@ export type CappedRead =
   | { kind: 'symlink' }
   | { kind: 'not-regular'; type: string }
   | { kind: 'too-large'; size: number; maxBytes: number }
-  | { kind: 'unreadable'; message: string };
+  | { kind: 'unreadable'; message: string; code?: string };
 
 export interface CappedReadOptions {
   /** Largest accepted size in bytes. */
@@ -34,7 +35,7 @@ export async function readCappedFile(path: string, options: CappedReadOptions): 
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'ENOENT' || code === 'ENOTDIR') return { kind: 'missing' };
     if (code === 'ELOOP' && options.noFollow === true) return { kind: 'symlink' };
-    return { kind: 'unreadable', message: (err as Error).message };
+    return { kind: 'unreadable', message: (err as Error).message, ...(code === undefined ? {} : { code }) };
   }
   try {
     const st = await handle.stat();
@@ -72,6 +73,8 @@ export function describeCappedRead(result: Exclude<CappedRead, { kind: 'ok' }>):
       return `is larger than the ${formatBytes(result.maxBytes)} limit (${formatBytes(result.size)})`;
     case 'unreadable':
       return `cannot be read: ${result.message}`;
+    default:
+      return assertNever(result, 'capped read result');
   }
 }
 

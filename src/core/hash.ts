@@ -6,7 +6,7 @@
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import type { Readable } from 'node:stream';
-import { AbortedError, CORE_ERRORS, MarshalError } from './errors.ts';
+import { AbortedError, assertNever, CORE_ERRORS, MarshalError } from './errors.ts';
 
 /** Hex SHA-256 of a string (UTF-8) or bytes. */
 export function sha256(data: string | Uint8Array): string {
@@ -87,7 +87,8 @@ function encode(input: unknown, path: string, seen: Set<object>): string | undef
   ) {
     value = (value as { toJSON: (key: string) => unknown }).toJSON('');
   }
-  switch (typeof value) {
+  const kind = typeof value;
+  switch (kind) {
     case 'string':
       return JSON.stringify(value);
     case 'boolean':
@@ -102,6 +103,10 @@ function encode(input: unknown, path: string, seen: Set<object>): string | undef
     case 'undefined':
     case 'function':
       return undefined;
+    case 'object':
+      break; // null, arrays and plain objects: below
+    default:
+      return assertNever(kind, 'typeof');
   }
   if (value === null) return 'null';
   const obj = value as object;

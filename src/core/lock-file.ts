@@ -30,9 +30,6 @@ import { takeOverStale } from './lock-takeover.ts';
 import { sanitizeForLog } from './log-hygiene.ts';
 import { currentIdentity, identityStatus } from './process-identity.ts';
 
-export type { HeartbeatCallbacks, LockHandle } from './lock-handle.ts';
-export type { LockOwner } from './lock-record.ts';
-
 export interface LockOptions {
   /** What the lock protects, shown to whoever finds it held (for example `switch`). */
   purpose: string;

@@ -6,13 +6,8 @@ import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { connect } from 'node:net';
 import { abortedErrorFrom } from './async.ts';
+import { deadline } from './deadline.ts';
 import { InvalidInputError } from './errors.ts';
-
-export {
-  type WaitHealthyOptions,
-  type WaitHealthyResult,
-  waitHealthy,
-} from './wait-healthy.ts';
 
 /** One probe's outcome. `status` is the HTTP status when a response arrived. */
 export type ProbeResult =
@@ -61,25 +56,29 @@ function attempt(
   return new Promise<ProbeResult>((resolve, reject) => {
     let done = false;
     let cleanup: () => void = () => {};
+    const bound = deadline(timeoutMs, [signal], 'probe');
     const settle: Settle = (result) => {
       if (done) return;
       done = true;
-      clearTimeout(timer);
-      signal?.removeEventListener('abort', onAbort);
+      bound.clear();
+      bound.signal.removeEventListener('abort', onEnd);
       cleanup();
       if (result instanceof Error) reject(result);
       else resolve(result);
     };
-    const onAbort = (): void => settle(abortedErrorFrom(signal!));
-    const timer = setTimeout(() => {
+    const onEnd = (): void => {
+      if (!bound.expired) {
+        settle(abortedErrorFrom(signal!));
+        return;
+      }
       settle({
         ok: false,
         reason: 'timeout',
         message: `no answer within ${timeoutMs} ms`,
         latencyMs: elapsed(t0),
       });
-    }, timeoutMs);
-    signal?.addEventListener('abort', onAbort, { once: true });
+    };
+    bound.signal.addEventListener('abort', onEnd, { once: true });
     cleanup = start(settle, t0);
     if (done) cleanup();
   });

@@ -4,6 +4,7 @@
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { sleep } from './async.ts';
+import { deadline } from './deadline.ts';
 import { TimeoutError } from './errors.ts';
 
 /** Bound on waiting after SIGKILL: only an uninterruptible (D-state) process can exceed it. */
@@ -72,14 +73,13 @@ export function isProcessGroupAlive(pgid: number): boolean {
   return groupHasLiveMember(pgid) ?? true;
 }
 
-/** A cancellable timer whose promise resolves (never rejects) when it fires or is cancelled. */
-function deadline(ms: number): { over: Promise<'over'>; cancel(): void } {
-  const ac = new AbortController();
-  const over = sleep(ms, { signal: ac.signal }).then(
-    () => 'over' as const,
-    () => 'over' as const,
-  );
-  return { over, cancel: () => ac.abort() };
+/** A grace period from the core {@link deadline}: `over` resolves when it ends; `cancel` stops its timer. */
+function gracePeriod(ms: number, what: string): { over: Promise<'over'>; cancel(): void } {
+  const d = deadline(ms, [], what);
+  const over = new Promise<'over'>((resolve) => {
+    d.signal.addEventListener('abort', () => resolve('over'), { once: true });
+  });
+  return { over, cancel: () => d.clear() };
 }
 
 /** True once `pgid` has no running member; false if `limit` settles first. */
@@ -108,13 +108,13 @@ export async function terminateProcessGroup(
 ): Promise<{ forced: boolean }> {
   killProcessGroup(pgid, 'SIGTERM');
   // One grace period covers the leader and the rest of its group.
-  const grace = deadline(graceMs);
+  const grace = gracePeriod(graceMs, `grace period of ${label}`);
   const first = await Promise.race([leaderExited.then(() => 'exited' as const), grace.over]);
   const forced = first === 'over' || !(await groupGone(pgid, grace.over));
   grace.cancel();
   if (!forced) return { forced };
   killProcessGroup(pgid, 'SIGKILL');
-  const bound = deadline(KILL_WAIT_MS);
+  const bound = gracePeriod(KILL_WAIT_MS, `exit of ${label} after SIGKILL`);
   const died = (await Promise.race([leaderExited.then(() => 'exited' as const), bound.over])) === 'exited';
   const gone = died && (await groupGone(pgid, bound.over));
   bound.cancel();

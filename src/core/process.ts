@@ -7,14 +7,12 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import type { Writable } from 'node:stream';
-import { abortedErrorFrom, deferred, sleep, timeoutSignal } from './async.ts';
+import { abortedErrorFrom, deferred, sleep } from './async.ts';
+import { deadline } from './deadline.ts';
 import { CORE_ERRORS, InvalidInputError, MarshalError, TimeoutError } from './errors.ts';
 import { findProgram } from './find-program.ts';
 import { createLineSplitter, DEFAULT_MAX_LINE_LENGTH } from './line-splitter.ts';
 import { killProcessGroup, terminateProcessGroup } from './process-group.ts';
-
-export { isProcessGroupAlive, killProcessGroup, terminateProcessGroup } from './process-group.ts';
-export { type RunCommandOptions, type RunCommandResult, runCommand } from './run-command.ts';
 
 /** How a process ended: exactly one of `code` / `signal` is non-null. */
 export interface ExitInfo {
@@ -184,15 +182,16 @@ export async function waitForExit(
 ): Promise<ExitInfo> {
   const { signal, timeoutMs } = options;
   if (signal?.aborted) throw abortedErrorFrom(signal);
-  const local = new AbortController();
-  const bound = timeoutSignal(undefined, signal, local.signal);
-  const timer = sleep(timeoutMs ?? 2 ** 31 - 1, { signal: bound }).then(() => 'timeout' as const);
+  const bound = deadline(timeoutMs, [signal], 'process exit');
+  const ended = new Promise<'ended'>((resolve) => {
+    bound.signal.addEventListener('abort', () => resolve('ended'), { once: true });
+  });
   try {
-    const won = await Promise.race([proc.exited, timer]);
-    if (won === 'timeout') throw new TimeoutError(`process did not exit within ${timeoutMs} ms`);
-    return won;
+    const won = await Promise.race([proc.exited, ended]);
+    if (won !== 'ended') return won;
+    if (bound.expired) throw new TimeoutError(`process did not exit within ${timeoutMs} ms`);
+    throw abortedErrorFrom(bound.signal);
   } finally {
-    local.abort();
-    await timer.catch(() => {});
+    bound.clear();
   }
 }

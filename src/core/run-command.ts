@@ -3,6 +3,7 @@
  * whole process group is always stopped and reaped before this returns or throws.
  */
 import { abortedErrorFrom } from './async.ts';
+import { deadline } from './deadline.ts';
 import { type ExitInfo, spawnProcess } from './process.ts';
 
 export interface RunCommandOptions {
@@ -63,21 +64,18 @@ export async function runCommand(
     onStdoutData: out.add,
     onStderrData: err.add,
   });
-  let timedOut = false;
   let stopped: Promise<unknown> | undefined;
+  // One deadline carries the time bound and the caller's signal; whichever ends it stops the group.
+  const bound = deadline(timeoutMs, [signal], `${argv[0]}`);
   const stopNow = (): void => {
     stopped ??= proc.stop({ graceMs });
   };
-  const onTimeout = (): void => {
-    timedOut = true;
-    stopNow();
-  };
-  const timer = timeoutMs === undefined ? undefined : setTimeout(onTimeout, timeoutMs);
-  signal?.addEventListener('abort', stopNow, { once: true });
+  bound.signal.addEventListener('abort', stopNow, { once: true });
   try {
     const info = await proc.exited;
     // Even after a clean leader exit, members it left behind in the group must not outlive us.
     await (stopped ?? proc.stop({ graceMs }));
+    const timedOut = bound.expired;
     if (signal?.aborted && !timedOut) throw abortedErrorFrom(signal);
     return {
       ...info,
@@ -87,7 +85,7 @@ export async function runCommand(
       truncated: out.truncated || err.truncated,
     };
   } finally {
-    clearTimeout(timer);
-    signal?.removeEventListener('abort', stopNow);
+    bound.clear();
+    bound.signal.removeEventListener('abort', stopNow);
   }
 }

@@ -3,6 +3,7 @@
  * and give up at once when the watched process exits (even mid-probe or mid-sleep).
  */
 import { abortedErrorFrom, sleep } from './async.ts';
+import { deadline } from './deadline.ts';
 import { InvalidInputError } from './errors.ts';
 import type { ProbeResult } from './probe.ts';
 
@@ -57,24 +58,23 @@ export async function waitHealthy(
     throw new InvalidInputError('timeoutMs', timeoutMs, 'expected a finite number >= 0');
   }
   const t0 = performance.now();
+  // The exit watch and the caller's signal are parents of one deadline: no composite signal, and a
+  // timer held strongly, so the wait ends at `timeoutMs` whatever the garbage collector does.
   const exitWatch = new AbortController();
-  const deadline = new AbortController();
-  const deadlineTimer = setTimeout(() => deadline.abort(new Error('timeout')), timeoutMs);
   const onExit = (): void => exitWatch.abort(EXITED);
   exited?.then(onExit, onExit);
-  const sources = [exitWatch.signal, deadline.signal, ...(signal ? [signal] : [])];
-  const combined = AbortSignal.any(sources);
+  const bound = deadline(timeoutMs, [exitWatch.signal, signal], 'readiness wait');
 
   let attempts = 0;
   let streak = 0;
   let last: ProbeResult | undefined;
   try {
-    while (!combined.aborted) {
+    while (!bound.signal.aborted) {
       attempts++;
       try {
-        last = await raceAbort(probe(combined), combined);
+        last = await raceAbort(probe(bound.signal), bound.signal);
       } catch (err) {
-        if (combined.aborted) break;
+        if (bound.signal.aborted) break;
         const message = err instanceof Error ? err.message : String(err);
         last = { ok: false, reason: 'error', message, latencyMs: 0 };
       }
@@ -83,13 +83,12 @@ export async function waitHealthy(
       if (streak >= consecutive) {
         return { ok: true, attempts, elapsedMs: Math.round(performance.now() - t0) };
       }
-      await sleep(intervalMs, { signal: combined }).catch(() => {});
+      await sleep(intervalMs, { signal: bound.signal }).catch(() => {});
     }
-    // The first source to abort decides (AbortSignal.any takes its reason).
-    const timedOut = deadline.signal.aborted && combined.reason === deadline.signal.reason;
-    const reason = combined.reason === EXITED ? 'exited' : timedOut ? 'timeout' : 'aborted';
+    // The first source to abort decides: the deadline's own timer, the exit, or the caller.
+    const reason = bound.expired ? 'timeout' : bound.signal.reason === EXITED ? 'exited' : 'aborted';
     return { ok: false, reason, attempts, last };
   } finally {
-    clearTimeout(deadlineTimer);
+    bound.clear();
   }
 }

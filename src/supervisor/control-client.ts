@@ -5,7 +5,7 @@
  */
 
 import { readFile } from 'node:fs/promises';
-import { timeoutSignal } from '../core/async.ts';
+import { deadline } from '../core/deadline.ts';
 import { isAbortError, MarshalError } from '../core/errors.ts';
 import { readControlToken } from './control-auth.ts';
 import { SUPERVISOR_ERRORS } from './errors.ts';
@@ -51,7 +51,7 @@ export async function controlRequest(
   path: string,
   options: ControlRequestOptions = {},
 ): Promise<ControlResponse> {
-  const signal = timeoutSignal(options.timeoutMs ?? 3000, options.signal);
+  const bound = deadline(options.timeoutMs ?? 3000, [options.signal], `control API ${method} ${path}`);
   const headers: Record<string, string> = {};
   if (endpoint.token) headers.authorization = `Bearer ${endpoint.token}`;
   if (options.body !== undefined) headers['content-type'] = 'application/json';
@@ -60,7 +60,7 @@ export async function controlRequest(
       method,
       headers,
       ...(options.body !== undefined ? { body: JSON.stringify(options.body) } : {}),
-      signal,
+      signal: bound.signal,
     });
     const text = await res.text();
     let body: unknown = text;
@@ -75,8 +75,10 @@ export async function controlRequest(
     throw new MarshalError(
       SUPERVISOR_ERRORS.E_CONTROL_UNREACHABLE,
       `the supervisor control API on 127.0.0.1:${endpoint.port} did not answer ${method} ${path}`,
-      { cause: err, details: { port: endpoint.port, path, timedOut: isAbortError(err) } },
+      { cause: err, details: { port: endpoint.port, path, timedOut: bound.expired || isAbortError(err) } },
     );
+  } finally {
+    bound.clear();
   }
 }
 

@@ -4,6 +4,7 @@
  * the API closes.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { deadline } from '../core/deadline.ts';
 import { followLines, readLastLines } from './log-follow.ts';
 
 /** Default and largest number of tail lines served. */
@@ -59,7 +60,22 @@ export async function handleLogs(
     'x-content-type-options': 'nosniff',
   });
   for (const entry of tail) res.write(`${JSON.stringify(entry)}\n`);
-  const signal = AbortSignal.any([gone.signal, closing]);
+  const until = deadline(undefined, [gone.signal, closing], 'log follow');
+  const { signal } = until;
+  try {
+    await stream(res, logFile, signal, intervalMs);
+  } finally {
+    until.clear();
+  }
+  res.end();
+}
+
+async function stream(
+  res: ServerResponse,
+  logFile: string,
+  signal: AbortSignal,
+  intervalMs: number,
+): Promise<void> {
   for await (const line of followLines(logFile, { signal, intervalMs, from: 'end' })) {
     if (!res.write(`${JSON.stringify(parseLogLine(line))}\n`)) {
       // A slow reader: wait for the socket to drain (or the stream to end).
@@ -74,5 +90,4 @@ export async function handleLogs(
       });
     }
   }
-  res.end();
 }

@@ -9,7 +9,8 @@
 import { spawn } from 'node:child_process';
 import { open } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
-import { sleep, timeoutSignal } from '../core/async.ts';
+import { sleep } from '../core/async.ts';
+import { deadline } from '../core/deadline.ts';
 import { MarshalError } from '../core/errors.ts';
 import { sanitizeForLog } from '../core/log-hygiene.ts';
 import { SUPERVISOR_ERRORS } from './errors.ts';
@@ -77,7 +78,7 @@ export async function spawnDetached(options: DetachOptions): Promise<{ pid: numb
   }
   const pid = await spawned;
   child.unref();
-  const wait = timeoutSignal(options.timeoutMs ?? 20_000, options.signal);
+  const wait = deadline(options.timeoutMs ?? 20_000, [options.signal], 'the detached supervisor start');
   try {
     for (;;) {
       if (exited) {
@@ -91,8 +92,8 @@ export async function spawnDetached(options: DetachOptions): Promise<{ pid: numb
           },
         );
       }
-      if (await options.isUp(pid, wait).catch(() => false)) return { pid };
-      await sleep(options.pollMs ?? 100, { signal: wait });
+      if (await options.isUp(pid, wait.signal).catch(() => false)) return { pid };
+      await sleep(options.pollMs ?? 100, { signal: wait.signal });
     }
   } catch (err) {
     if (!exited) {
@@ -108,6 +109,8 @@ export async function spawnDetached(options: DetachOptions): Promise<{ pid: numb
         pid,
       },
     );
+  } finally {
+    wait.clear();
   }
 }
 

@@ -3,20 +3,34 @@
  * finish) complete before the next effect; long ones (sync, start, readiness, stop, timers) start
  * here and report back through `rt.dispatch` later. An effect never awaits `dispatch`.
  */
-import type { Effect } from './machine-types.ts';
+import { assertNever } from '../core/errors.ts';
+import type { Children } from './children.ts';
+import type { Effect, SupervisorEvent } from './machine-types.ts';
 import { waitChildReady } from './readiness.ts';
-import type { Runtime } from './runtime.ts';
-import { runStatusEffect } from './status-writer.ts';
-import { runSync } from './sync-runner.ts';
+import type { Settings } from './settings.ts';
+import { runStatusEffect, type StatusHost } from './status-writer.ts';
+import { runSync, type SyncHost } from './sync-runner.ts';
+
+/** What running effects needs from the runtime (runtime.ts implements it). */
+export interface EffectHost extends StatusHost, SyncHost {
+  readonly settings: Settings;
+  readonly children: Pick<Children, 'start' | 'stop' | 'get'>;
+  readonly lock: { release(): Promise<void> };
+  readonly lifetime: AbortController;
+  dispatch(event: SupervisorEvent): Promise<void>;
+  startSync(op: number, run: (signal: AbortSignal) => Promise<void>): void;
+  cancelSync(op: number): void;
+  takeRequest(): Promise<void>;
+  schedule(ms: number, event: SupervisorEvent): void;
+  finish(exitCode: 0 | 4, reason: string): Promise<void>;
+}
 
 /** Runs `effect` (see the module comment). */
-export async function runEffect(rt: Runtime, effect: Effect): Promise<void> {
+export async function runEffect(rt: EffectHost, effect: Effect): Promise<void> {
   switch (effect.type) {
     case 'run_sync': {
-      const ac = new AbortController();
-      rt.syncs.set(effect.op, ac);
-      void runSync(rt, effect.env, ac.signal).then((outcome) => {
-        rt.syncs.delete(effect.op);
+      rt.startSync(effect.op, async (signal) => {
+        const outcome = await runSync(rt, effect.env, signal);
         void rt.dispatch(
           outcome.ok
             ? { type: 'sync_done', op: effect.op }
@@ -26,7 +40,7 @@ export async function runEffect(rt: Runtime, effect: Effect): Promise<void> {
       return;
     }
     case 'cancel_sync':
-      rt.syncs.get(effect.op)?.abort();
+      rt.cancelSync(effect.op);
       return;
     case 'start_child':
       rt.children.start(effect.gen, effect.env);
@@ -38,7 +52,7 @@ export async function runEffect(rt: Runtime, effect: Effect): Promise<void> {
       rt.children.stop(effect.gen);
       return;
     case 'take_switch_request':
-      void rt.onTakeRequest();
+      void rt.takeRequest();
       return;
     case 'schedule_backoff':
       rt.schedule(effect.delayMs, { type: 'backoff_elapsed', timer: effect.timer });
@@ -58,11 +72,13 @@ export async function runEffect(rt: Runtime, effect: Effect): Promise<void> {
     case 'finish':
       await rt.finish(effect.exitCode, effect.reason);
       return;
+    default:
+      assertNever(effect, 'effect');
   }
 }
 
 /** Checks the readiness of child `gen` and dispatches ready / readiness_failed. */
-async function waitReady(rt: Runtime, gen: number, env: string): Promise<void> {
+async function waitReady(rt: EffectHost, gen: number, env: string): Promise<void> {
   const entry = rt.children.get(gen);
   const proc = entry ? await entry.spawned : null;
   if (!entry || !proc || !entry.spec) {

@@ -3,14 +3,33 @@
  * the event's own fields) for `.metadata/supervisor-switch.log`. The core JSONL logger neutralises
  * control characters, redacts known secrets and rotates by size.
  */
+import { assertNever } from '../core/errors.ts';
 import { createJsonlLogger } from '../core/jsonl-logger.ts';
+import { redactSecrets, sanitizeForLog } from '../core/log-hygiene.ts';
 import type { SupervisorEventRecord } from './supervisor-types.ts';
 
 /** Level of a log line (ComfyGit's names). */
 export type LogLevel = 'debug' | 'info' | 'warning' | 'error';
 
-/** One-line human message and level of an event. Pure. */
+/**
+ * A line of child (or sync) output as the supervisor keeps it: control characters neutralised and
+ * secrets redacted (CWE-117, CWE-532), before any log, terminal or listener sees it. Pure.
+ */
+export function cleanOutputLine(line: string): string {
+  return redactSecrets(sanitizeForLog(line));
+}
+
+/**
+ * One-line human message and level of an event, secrets redacted and control characters
+ * neutralised: the same text for the JSONL log, `marshal supervise`'s stderr and
+ * `.metadata/orchestrator.log` (a detached supervisor's stderr). Pure.
+ */
 export function describeEvent(e: SupervisorEventRecord): { level: LogLevel; message: string } {
+  const { level, message } = describeRaw(e);
+  return { level, message: cleanOutputLine(message) };
+}
+
+function describeRaw(e: SupervisorEventRecord): { level: LogLevel; message: string } {
   switch (e.type) {
     case 'started':
       return { level: 'info', message: `supervisor ${e.pid} started for ${e.environment} in ${e.workspace}` };
@@ -63,6 +82,8 @@ export function describeEvent(e: SupervisorEventRecord): { level: LogLevel; mess
         level: e.exitCode === 0 ? 'info' : 'error',
         message: `supervision ended (${e.state}, exit ${e.exitCode}): ${e.reason}`,
       };
+    default:
+      return assertNever(e, 'supervisor event');
   }
 }
 

@@ -4,6 +4,7 @@
  * cancels whatever runs and begins the switch.
  */
 
+import { assertNever } from '../core/errors.ts';
 import { finishStopped, ignore, stopThenFinish } from './machine-steps.ts';
 import type { SupervisorEvent, SupervisorState, Transition } from './machine-types.ts';
 import { abortedBy, beginSwitch } from './switch.ts';
@@ -39,6 +40,8 @@ export function onStop(state: SupervisorState, reason: string): Transition {
     case 'stopped':
     case 'crash_loop':
       return ignore(state);
+    default:
+      return assertNever(state, 'supervisor state');
   }
 }
 
@@ -67,9 +70,19 @@ export function onSwitchRequested(
       // old one and the rollback source stays the last environment known to be good.
       if (state.within === null) return beginSwitch(ctx, { target: e.target, source: ctx.env }, null, true);
       return beginSwitch(ctx, { target: e.target, source: state.within.sw.source }, null, true);
-    default:
+    case 'switch_releasing':
+    case 'switch_syncing':
+    case 'switch_validating':
+    case 'switch_stopping_target':
+    case 'rollback_validating':
+    case 'rollback_stopping':
+    case 'stopping':
+    case 'stopped':
+    case 'crash_loop':
       // A switch is already under way (the interpreter refuses these before they get here) or
       // supervision is ending.
       return ignore(state);
+    default:
+      return assertNever(state, 'supervisor state');
   }
 }

@@ -5,6 +5,7 @@
  */
 import { type FSWatcher, watch } from 'node:fs';
 import { sleep } from '../core/async.ts';
+import { deadline } from '../core/deadline.ts';
 import { isAbortError } from '../core/errors.ts';
 
 /** Options of {@link watchProtocolFiles}. */
@@ -37,10 +38,14 @@ export async function watchProtocolFiles(o: WatcherOptions): Promise<void> {
         o.onError(err);
       }
       wake = new AbortController();
+      // Plain listeners, no composite signal (see core/deadline.ts); cleared after each nap.
+      const nap = deadline(undefined, [o.signal, wake.signal], 'protocol poll');
       try {
-        await sleep(o.intervalMs, { signal: AbortSignal.any([o.signal, wake.signal]) });
+        await sleep(o.intervalMs, { signal: nap.signal });
       } catch (err) {
         if (!isAbortError(err)) throw err;
+      } finally {
+        nap.clear();
       }
     }
   } finally {

@@ -14,6 +14,7 @@ import { mkdir, rename, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { readJsonFile, writeJsonAtomic } from '../core/atomic-file.ts';
+import { assertNever } from '../core/errors.ts';
 import type { Workspace } from './workspace.ts';
 
 /** Paths of every protocol file of a workspace. */
@@ -153,6 +154,8 @@ export async function readProtocolFile<T>(path: string, schema: z.ZodType<T>): P
       };
     case 'invalid':
       return { status: 'bad', problem: `unexpected shape (${result.issues.slice(0, 3).join('; ')})` };
+    default:
+      return assertNever(result, 'JSON read result');
   }
 }
 

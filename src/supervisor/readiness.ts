@@ -6,7 +6,8 @@
  * connect) AND, where /proc can tell, the listening socket belongs to the child's process group,
  * so an old child or a stranger still holding the port never makes a new child look ready.
  */
-import { type ProbeResult, probeHttp, probeTcp, waitHealthy } from '../core/probe.ts';
+import { type ProbeResult, probeHttp, probeTcp } from '../core/probe.ts';
+import { waitHealthy } from '../core/wait-healthy.ts';
 import type { EnvironmentSpec } from './environment.ts';
 import { baseUrl } from './server-args.ts';
 import { portOwnership } from './socket-owner.ts';

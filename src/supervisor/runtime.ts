@@ -6,15 +6,15 @@
  */
 import { childEnv } from './child-env.ts';
 import { type ChildEntry, Children } from './children.ts';
-import { runEffect } from './effect-runner.ts';
+import { type EffectHost, runEffect } from './effect-runner.ts';
 import { type EnvironmentSpec, loadEnvironment } from './environment.ts';
-import type { SupervisorLog } from './event-log.ts';
+import { cleanOutputLine, type SupervisorLog } from './event-log.ts';
+import { EventSink } from './event-sink.ts';
 import type { SupervisorEvent, SupervisorState } from './machine-types.ts';
 import { PidWriter } from './pid-writer.ts';
 import { type MetadataPaths, metadataPaths, type SwitchStatus } from './protocol.ts';
 import type { Settings } from './settings.ts';
-import { activeSwitch, isFinal, phaseOf, transition } from './state-machine.ts';
-import type { StatusHost } from './status-writer.ts';
+import { activeSwitch, isFinal, phaseOf, shownEnvironment, transition } from './state-machine.ts';
 import type { SupervisorEventRecord, SupervisorResult, SupervisorStatus } from './supervisor-types.ts';
 import { SwitchLock } from './switch-lock.ts';
 import type { Workspace } from './workspace.ts';
@@ -27,12 +27,18 @@ export interface RuntimeInit {
   settings: Settings;
   state: SupervisorState;
   onEvent: ((e: SupervisorEventRecord) => void) | undefined;
+  /** Handles the exit-43 request (take, lock, dispatch); see requests.ts. */
+  takeRequest: (rt: Runtime) => Promise<void>;
 }
 
-/** One supervisor's live state and effect interpreter (see the module comment). */
-export class Runtime implements StatusHost {
-  state: SupervisorState;
-  switchStatus: SwitchStatus | null = null;
+/**
+ * One supervisor's live state and effect interpreter (see the module comment). Its state is
+ * private: the machine state changes only through `dispatch`, the switch status through
+ * `publishSwitchStatus` / `retireSwitchStatus`, and every change notifies the listeners.
+ */
+export class Runtime implements EffectHost {
+  #state: SupervisorState;
+  #switchStatus: SwitchStatus | null = null;
   readonly ws: Workspace;
   readonly paths: MetadataPaths;
   readonly settings: Settings;
@@ -45,21 +51,26 @@ export class Runtime implements StatusHost {
   #pumping = false;
   readonly #timers = new Set<NodeJS.Timeout>();
   /** Running syncs by op id (aborted by cancel_sync and at finish). */
-  readonly syncs = new Map<number, AbortController>();
+  readonly #syncs = new Map<number, AbortController>();
   readonly #listeners = new Set<(s: SupervisorStatus) => void>();
   #serialTail: Promise<unknown> = Promise.resolve();
   #finished = false;
   readonly lifetime = new AbortController();
-  resolveDone: (r: SupervisorResult) => void = () => {};
-  /** The JSONL log, once `.metadata/` exists. */
-  log: SupervisorLog | null = null;
+  #resolveDone: (r: SupervisorResult) => void = () => {};
+  /** Settles when supervision is over (see {@link Runtime.finish}). */
+  readonly done: Promise<SupervisorResult>;
+  readonly #events: EventSink;
 
   constructor(init: RuntimeInit) {
     this.#init = init;
     this.ws = init.workspace;
     this.paths = metadataPaths(init.workspace.root);
     this.settings = init.settings;
-    this.state = init.state;
+    this.#state = init.state;
+    this.#events = new EventSink(init.onEvent);
+    this.done = new Promise((resolve) => {
+      this.#resolveDone = resolve;
+    });
     this.pid = new PidWriter(this.paths.orchestratorPid, (m) => this.warn(m));
     this.lock = new SwitchLock(this.paths.switchLock, init.settings.lockTtlMs, (m) => this.warn(m));
     this.children = new Children({
@@ -68,7 +79,8 @@ export class Runtime implements StatusHost {
       pdeathsig: init.settings.pdeathsig,
       loadSpec: (env) => this.loadSpec(env),
       childEnv: (spec) => this.childEnv(spec),
-      onOutput: (stream, line, pid) => this.emit({ type: 'child_output', at: Date.now(), stream, line, pid }),
+      onOutput: (stream, line, pid) =>
+        this.emit({ type: 'child_output', at: Date.now(), stream, line: cleanOutputLine(line), pid }),
       onSpawned: (entry, proc) => this.#onSpawned(entry, proc.pid),
       onExited: (entry, outcome) => this.#onExited(entry, outcome),
       onWarning: (m) => this.warn(m),
@@ -79,22 +91,57 @@ export class Runtime implements StatusHost {
     return this.#finished;
   }
 
+  /** The machine state (changed only by dispatched events). */
+  get state(): SupervisorState {
+    return this.#state;
+  }
+
+  /** The switch status as last written or read. */
+  get switchStatus(): SwitchStatus | null {
+    return this.#switchStatus;
+  }
+
+  /** Records `status` as the current switch status (it was just written or read). */
+  publishSwitchStatus(status: SwitchStatus | null): void {
+    this.#switchStatus = status;
+  }
+
+  /** Forgets `status` if it is still the current one (its retention ended); notifies then. */
+  retireSwitchStatus(status: SwitchStatus): void {
+    if (this.#switchStatus !== status) return;
+    this.#switchStatus = null;
+    this.notify();
+  }
+
+  /** Opens the JSONL log (once `.metadata/` exists). */
+  openLog(log: SupervisorLog): void {
+    this.#events.open(log);
+  }
+
+  /** Closes the log (start-up failure or end of supervision). */
+  closeLog(): Promise<void> {
+    return this.#events.close();
+  }
+
+  /** Starts sync `op` with its own abort controller; `run` reports back by dispatching. */
+  startSync(op: number, run: (signal: AbortSignal) => Promise<void>): void {
+    const ac = new AbortController();
+    this.#syncs.set(op, ac);
+    void run(ac.signal).finally(() => this.#syncs.delete(op));
+  }
+
+  /** Aborts sync `op` if it still runs. */
+  cancelSync(op: number): void {
+    this.#syncs.get(op)?.abort();
+  }
+
+  /** The exit-43 request handler (see requests.ts). */
+  takeRequest(): Promise<void> {
+    return this.#init.takeRequest(this);
+  }
+
   emit(e: SupervisorEventRecord): void {
-    try {
-      this.log?.write(e);
-    } catch {
-      // A full disk must not stop supervision; onEvent still sees the event.
-    }
-    try {
-      this.#init.onEvent?.(e);
-    } catch (err) {
-      // A listener's bug must not break supervision; it is logged once per event.
-      this.log?.write({
-        type: 'warning',
-        at: Date.now(),
-        message: `onEvent listener failed: ${String(err)}`,
-      });
-    }
+    this.#events.emit(e);
   }
 
   warn(message: string): void {
@@ -144,10 +191,10 @@ export class Runtime implements StatusHost {
   }
 
   async #apply(event: SupervisorEvent): Promise<void> {
-    const prev = this.state;
+    const prev = this.#state;
     const { state, effects } = transition(prev, event);
     if (state === prev && effects.length === 0) return;
-    this.state = state;
+    this.#state = state;
     if (state.kind !== prev.kind || state.ctx.env !== prev.ctx.env) {
       this.emit({
         type: 'state',
@@ -171,9 +218,6 @@ export class Runtime implements StatusHost {
     }
     this.notify();
   }
-
-  /** Set by supervisor.ts: handles the exit-43 request (take, lock, dispatch). */
-  onTakeRequest: () => Promise<void> = async () => {};
 
   /** Dispatches `event` after `ms` (cleared when supervision finishes). */
   schedule(ms: number, event: SupervisorEvent): void {
@@ -232,10 +276,7 @@ export class Runtime implements StatusHost {
 
   /** The environment shown in status (the target once its child runs). */
   environment(): string {
-    const st = this.state;
-    return st.kind === 'switch_validating' || st.kind === 'switch_stopping_target'
-      ? st.sw.target
-      : st.ctx.env;
+    return shownEnvironment(this.#state);
   }
 
   status(): SupervisorStatus {
@@ -272,7 +313,7 @@ export class Runtime implements StatusHost {
     this.lifetime.abort();
     for (const t of this.#timers) clearTimeout(t);
     this.#timers.clear();
-    this.state = { kind: 'stopped', ctx: this.state.ctx };
+    this.#state = { kind: 'stopped', ctx: this.#state.ctx };
     this.notify();
   }
 
@@ -281,7 +322,7 @@ export class Runtime implements StatusHost {
     if (this.#finished) return;
     for (const t of this.#timers) clearTimeout(t);
     this.#timers.clear();
-    for (const ac of this.syncs.values()) ac.abort();
+    for (const ac of this.#syncs.values()) ac.abort();
     this.lifetime.abort();
     await this.children.stopAll();
     if (this.lock.held) {
@@ -293,8 +334,7 @@ export class Runtime implements StatusHost {
     const state = isFinal(this.state) && this.state.kind === 'crash_loop' ? 'crash_loop' : 'stopped';
     this.emit({ type: 'finished', at: Date.now(), exitCode, state, reason });
     this.notify();
-    await this.log?.close().catch(() => undefined);
-    this.log = null;
-    this.resolveDone({ exitCode, state, reason });
+    await this.closeLog();
+    this.#resolveDone({ exitCode, state, reason });
   }
 }

@@ -27,6 +27,7 @@
  *   stop_requested anywhere -> stopping (stop_child) -> stopped (exit 0); a switch in flight ends `aborted`.
  * ```
  */
+import { assertNever } from '../core/errors.ts';
 import { onStop, onSwitchRequested } from './interrupts.ts';
 import {
   crash,
@@ -56,8 +57,6 @@ import {
   syncTarget,
   terminal,
 } from './switch.ts';
-
-export type * from './machine-types.ts';
 
 /** The state before `boot`. */
 export function initialState(env: string, cfg: MachineConfig): SupervisorState {
@@ -92,7 +91,16 @@ export function phaseOf(state: SupervisorState): Phase {
       return 'stopped';
     case 'crash_loop':
       return 'crash_loop';
+    default:
+      return assertNever(state, 'supervisor state');
   }
+}
+
+/** The environment a status shows: the switch target once its child runs, else the current one. */
+export function shownEnvironment(state: SupervisorState): string {
+  return state.kind === 'switch_validating' || state.kind === 'switch_stopping_target'
+    ? state.sw.target
+    : state.ctx.env;
 }
 
 /** True once supervision is over (no event changes the state any more). */
@@ -249,6 +257,8 @@ export function transition(state: SupervisorState, event: SupervisorEvent): Tran
     case 'stopped':
     case 'crash_loop':
       return ignore(state);
+    default:
+      return assertNever(state, 'supervisor state');
   }
 }
 

@@ -5,6 +5,7 @@
  * failed and critical_failure stay until the next switch, for a human to read.
  */
 import { unlink } from 'node:fs/promises';
+import { quoteShellCommand, quoteShellWord } from '../core/shell-quote.ts';
 import type { EnvironmentSpec } from './environment.ts';
 import type { StatusEffect } from './machine-types.ts';
 import {
@@ -21,29 +22,24 @@ import type { Workspace } from './workspace.ts';
 
 /** What the status writer needs from the runtime. */
 export interface StatusHost {
-  ws: Workspace;
-  settings: Settings;
-  switchStatus: SwitchStatus | null;
+  readonly ws: Workspace;
+  readonly settings: Settings;
+  publishSwitchStatus(status: SwitchStatus): void;
+  retireSwitchStatus(status: SwitchStatus): void;
   emit(e: SupervisorEventRecord): void;
   later(ms: number, fn: () => void): void;
   serial<T>(op: () => Promise<T>): Promise<T>;
-  notify(): void;
   loadSpec(env: string): Promise<EnvironmentSpec>;
 }
 
 const REMOVED_AFTER_RETENTION = new Set(['complete', 'rolled_back', 'aborted']);
 
-/** Quotes an argv for a human to paste into a POSIX shell. Pure. */
-export function shellQuote(argv: readonly string[]): string {
-  return argv.map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replaceAll("'", `'\\''`)}'`)).join(' ');
-}
-
 async function recoveryCommand(host: StatusHost, env: string): Promise<string> {
   try {
     const spec = await host.loadSpec(env);
-    return `cd ${shellQuote([spec.cwd])} && ${shellQuote(spec.start)}`;
+    return `cd ${quoteShellWord(spec.cwd)} && ${quoteShellCommand(spec.start)}`;
   } catch {
-    return shellQuote(['marshal', 'supervise', '--workspace', host.ws.root, '--env', env]);
+    return quoteShellCommand(['marshal', 'supervise', '--workspace', host.ws.root, '--env', env]);
   }
 }
 
@@ -60,7 +56,7 @@ export async function runStatusEffect(host: StatusHost, effect: StatusEffect): P
   };
   if (effect.recover !== undefined) status.recovery_command = await recoveryCommand(host, effect.recover);
   await writeSwitchStatus(host.ws, status);
-  host.switchStatus = status;
+  host.publishSwitchStatus(status);
   host.emit({ type: 'switch_status', at: Date.now(), status });
   if (!REMOVED_AFTER_RETENTION.has(status.state)) return;
   host.later(host.settings.statusRetentionMs, () => {
@@ -69,10 +65,7 @@ export async function runStatusEffect(host: StatusHost, effect: StatusEffect): P
       if (current && current.updated_at === status.updated_at && current.state === status.state) {
         await unlink(metadataPaths(host.ws.root).switchStatus).catch(() => undefined);
       }
-      if (host.switchStatus === status) {
-        host.switchStatus = null;
-        host.notify();
-      }
+      host.retireSwitchStatus(status);
     });
   });
 }

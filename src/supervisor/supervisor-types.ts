@@ -13,31 +13,31 @@ export interface SupervisorOptions {
   env: string;
   /** Server args appended to the environment's start command (ComfyUI args after `--`). */
   serverArgs?: string[];
-  /** Readiness probe interval (default 50 ms). */
+  /** Readiness probe interval (default and bounds: `SUPERVISOR_SETTINGS.healthIntervalMs`). */
   healthIntervalMs?: number;
-  /** Readiness bound per start (default 180 000 ms, ComfyGit's). */
+  /** Readiness bound per start (default and bounds: `SUPERVISOR_SETTINGS.healthTimeoutMs`). */
   healthTimeoutMs?: number;
-  /** Consecutive successful probes that make a child ready (default 3). */
+  /** Consecutive successful probes that make a child ready (default and bounds: `SUPERVISOR_SETTINGS.readyConsecutive`). */
   readyConsecutive?: number;
-  /** SIGTERM -> SIGKILL grace when stopping a child (default 5000 ms). */
+  /** SIGTERM -> SIGKILL grace when stopping a child (default and bounds: `SUPERVISOR_SETTINGS.graceMs`). */
   graceMs?: number;
-  /** Restarts allowed after crashes in a row; the next crash ends in crash_loop (default 5). */
+  /** Restarts allowed after crashes in a row; the next crash ends in crash_loop (default and bounds: `SUPERVISOR_SETTINGS.maxRestarts`). */
   maxRestarts?: number;
-  /** First crash backoff, doubled per crash in a row (default 1000 ms). */
+  /** First crash backoff, doubled per crash in a row (default and bounds: `SUPERVISOR_SETTINGS.backoffMs`). */
   backoffMs?: number;
-  /** Backoff cap (default 60 000 ms). */
+  /** Backoff cap (default and bounds: `SUPERVISOR_SETTINGS.backoffCapMs`). */
   backoffCapMs?: number;
-  /** Healthy this long resets the crash counter (default 30 000 ms). */
+  /** Healthy this long resets the crash counter (default and bounds: `SUPERVISOR_SETTINGS.stableMs`). */
   stableMs?: number;
-  /** Switch lock staleness (default 300 000 ms). */
+  /** Switch lock staleness (default and bounds: `SUPERVISOR_SETTINGS.lockTtlMs`). */
   lockTtlMs?: number;
-  /** Bound on waiting for the port to be released before a start (default 15 000 ms). */
+  /** Bound on waiting for the port to be released before a start (default and bounds: `SUPERVISOR_SETTINGS.portFreeTimeoutMs`). */
   portFreeTimeoutMs?: number;
-  /** A request file found while the child runs: time it gets to exit 43 by itself (default 3000 ms). */
+  /** A request file found while the child runs: time it gets to exit 43 by itself (default and bounds: `SUPERVISOR_SETTINGS.requestGraceMs`). */
   requestGraceMs?: number;
-  /** How long a completed/rolled-back/aborted status stays before it is removed (default 10 000 ms; >= 5000). */
+  /** How long a completed/rolled-back/aborted status stays before it is removed (default and bounds: `SUPERVISOR_SETTINGS.statusRetentionMs`). */
   statusRetentionMs?: number;
-  /** Poll interval for `.cmd` and `.switch_request.json` (default 200 ms; fs.watch is a hint on top). */
+  /** Poll interval for `.cmd` and `.switch_request.json` (default and bounds: `SUPERVISOR_SETTINGS.pollIntervalMs`). */
   pollIntervalMs?: number;
   /** Aborting it stops the supervisor like stop(). */
   signal?: AbortSignal;

@@ -33,8 +33,6 @@ import {
 import { initialState } from './state-machine.ts';
 import type { SupervisorHandle, SupervisorOptions, SupervisorResult } from './supervisor-types.ts';
 
-export type * from './supervisor-types.ts';
-
 /**
  * Starts supervising `options.env`. Bad options throw at once (E_INVALID_INPUT); start-up problems
  * (E_SUPERVISOR_RUNNING, E_ENV_NOT_FOUND, E_ENV_INVALID, E_CONFIG) reject `done`.
@@ -49,15 +47,15 @@ export function startSupervisor(options: SupervisorOptions): SupervisorHandle {
     settings,
     state: initialState(options.env, settings.machine),
     onEvent: options.onEvent,
+    takeRequest: takeRequestAfterExit43,
   });
-  rt.onTakeRequest = () => takeRequestAfterExit43(rt);
   const done = new Promise<SupervisorResult>((resolve, reject) => {
-    rt.resolveDone = resolve;
+    rt.done.then(resolve);
     void boot(rt, options).catch(async (err: unknown) => {
       rt.abandon();
       await rt.lock.release().catch(() => undefined);
       await rt.pid.close();
-      await rt.log?.close().catch(() => undefined);
+      await rt.closeLog();
       reject(err);
     });
   });
@@ -82,7 +80,7 @@ async function boot(rt: Runtime, options: SupervisorOptions): Promise<void> {
   const startedAt = Date.now();
   const paths = metadataPaths(rt.ws.root);
   await mkdir(paths.dir, { recursive: true });
-  rt.log = openSupervisorLog(paths.switchLog);
+  rt.openLog(openSupervisorLog(paths.switchLog));
   const emit = rt.emit.bind(rt);
   await checkPreviousSupervisor(paths, rt.settings.graceMs, emit);
   await rt.loadSpec(options.env);
@@ -99,11 +97,12 @@ async function boot(rt: Runtime, options: SupervisorOptions): Promise<void> {
   const previous = await inspectSwitchStatus(paths, emit);
   const pending = await pendingRequest(rt, options.env);
   if (!pending && previous.status && previous.staleNonTerminal) {
-    rt.switchStatus = interruptedStatus(previous.status);
-    await writeSwitchStatus(rt.ws, rt.switchStatus);
-    emit({ type: 'switch_status', at: Date.now(), status: rt.switchStatus });
+    const status = interruptedStatus(previous.status);
+    await writeSwitchStatus(rt.ws, status);
+    rt.publishSwitchStatus(status);
+    emit({ type: 'switch_status', at: Date.now(), status });
   } else if (!pending) {
-    rt.switchStatus = previous.status;
+    rt.publishSwitchStatus(previous.status);
   }
   void watchProtocolFiles({
     dir: paths.dir,

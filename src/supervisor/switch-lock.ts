@@ -4,7 +4,8 @@
  * heartbeated while held (so a long sync never makes it look stale), and adopting the ownerless
  * empty lock ComfyGit's panel leaves before it exits 43.
  */
-import { type LockHandle, readLock, tryAcquireLock } from '../core/lock-file.ts';
+import { readLock, tryAcquireLock } from '../core/lock-file.ts';
+import type { LockHandle } from '../core/lock-handle.ts';
 
 /** Result of {@link SwitchLock.acquire}. */
 export type LockOutcome =

@@ -4,8 +4,9 @@
  * acts on (a failed switch rolls back), never silently ignored.
  */
 import { isAbortError } from '../core/errors.ts';
-import { runCommand } from '../core/process.ts';
+import { runCommand } from '../core/run-command.ts';
 import type { EnvironmentSpec } from './environment.ts';
+import { cleanOutputLine } from './event-log.ts';
 import type { SupervisorEventRecord } from './supervisor-types.ts';
 
 /** What {@link runSync} needs from the runtime. */
@@ -16,9 +17,10 @@ export interface SyncHost {
   settings: { graceMs: number };
 }
 
+/** The last line of a sync's output, cleaned like child output (it reaches logs and statuses). */
 function lastLine(text: string): string {
   const lines = text.trim().split('\n');
-  return (lines[lines.length - 1] ?? '').slice(0, 300);
+  return cleanOutputLine((lines[lines.length - 1] ?? '').slice(0, 300));
 }
 
 /** Syncs `env`; `{ok: true}` at once when it has no sync step. */

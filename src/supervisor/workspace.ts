@@ -56,9 +56,9 @@ export async function findWorkspace(options: FindWorkspaceOptions): Promise<Work
   if (options.explicit !== undefined && options.explicit !== '') {
     const root = resolve(options.cwd, options.explicit);
     if (options.explicit.includes('\0'))
-      throw noWorkspace([`--workspace ${options.explicit} (contains NUL)`]);
+      throw noWorkspace([`the given workspace ${options.explicit} (contains NUL)`]);
     if (await isDir(root)) return workspaceAt(root);
-    throw noWorkspace([`--workspace ${root} (not a directory)`]);
+    throw noWorkspace([`the given workspace ${root} (not a directory)`]);
   }
   const home = options.env.COMFYGIT_HOME;
   if (home !== undefined && home !== '') {
@@ -86,6 +86,6 @@ function noWorkspace(tried: string[]): MarshalError {
   const list = tried.map((t) => `  - ${sanitizeForLog(t)}`).join('\n');
   return new MarshalError(SUPERVISOR_ERRORS.E_NO_WORKSPACE, `no workspace found; looked at:\n${list}`, {
     details: { tried },
-    hint: 'pass --workspace <dir>, set COMFYGIT_HOME, or run inside a folder that has .metadata/',
+    hint: 'name the workspace folder explicitly, set COMFYGIT_HOME, or run inside a folder that has .metadata/',
   });
 }

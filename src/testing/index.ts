@@ -1,4 +1,4 @@
-/** marshal/testing: public test doubles for the agents subsystem. */
+/** marshal-kit/testing: public test doubles for the agents subsystem. */
 export {
   type FakeOpenAIServer,
   type FakeReply,

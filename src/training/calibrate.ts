@@ -8,7 +8,7 @@ import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { MarshalError } from '../core/errors.ts';
-import { runCommand } from '../core/process.ts';
+import { runCommand } from '../core/run-command.ts';
 import { resolveInside } from '../core/safe-path.ts';
 import { type ClusterNode, hostKey } from './cluster.ts';
 import { median } from './robust-stats.ts';
@@ -91,7 +91,7 @@ async function benchmarkArgv(node: ClusterNode, benchmark: string | undefined): 
     return [node.python, DEFAULT_BENCHMARK];
   }
   if (node.transport === 'local') {
-    return [node.python, await resolveInside(node.workdir, benchmark, { field: '--benchmark' })];
+    return [node.python, await resolveInside(node.workdir, benchmark, { field: 'benchmark' })];
   }
   return [node.python, benchmark];
 }

@@ -18,9 +18,9 @@ export interface CheckpointFact {
   error?: string;
 }
 
-/** Reads the checkpoint fact for `userPath` (`--checkpoint-dir`); a path escape throws (exit 2). */
+/** Reads the checkpoint fact for `userPath` (the `checkpointDir` setting); a path escape throws (exit 2). */
 export async function checkpointFact(cluster: Cluster, userPath: string): Promise<CheckpointFact> {
-  const dir = await resolveClusterPath(cluster.dir, cluster.allowedRoots, userPath, '--checkpoint-dir');
+  const dir = await resolveClusterPath(cluster.dir, cluster.allowedRoots, userPath, 'checkpointDir');
   let nearest = dir;
   let exists = true;
   for (;;) {

@@ -6,7 +6,7 @@
 
 import { hostname } from 'node:os';
 import { readJsonFile } from '../core/atomic-file.ts';
-import { MarshalError } from '../core/errors.ts';
+import { assertNever, MarshalError } from '../core/errors.ts';
 import {
   type CalibrateOptions,
   type CalibrationReport,
@@ -19,9 +19,6 @@ import type { DatasetFact } from './dataset.ts';
 import { TRAINING_ERRORS } from './errors.ts';
 import { type NodeProbe, probeNode, scriptPathOn } from './node-probe.ts';
 import { runSync, type SyncFact } from './sync.ts';
-
-export type { CheckpointFact } from './checkpoint-fact.ts';
-export type { NodeProbe } from './node-probe.ts';
 
 export interface CalibrationFact {
   source: 'measured' | 'file' | 'plan' | 'skipped';
@@ -69,7 +66,7 @@ async function calibrationFact(cluster: Cluster, options: GatherOptions): Promis
     case 'skip':
       return {
         source: 'skipped',
-        reason: 'calibration skipped (--skip-calibration): equal throughput assumed',
+        reason: 'calibration skipped (skipCalibration): equal throughput assumed',
         report: null,
       };
     case 'given':
@@ -78,13 +75,9 @@ async function calibrationFact(cluster: Cluster, options: GatherOptions): Promis
       const r = await readJsonFile(source.path, CalibrationReportSchema);
       if (r.status !== 'ok') {
         const why = r.status === 'invalid' ? r.issues.join('; ') : r.status;
-        throw new MarshalError(
-          TRAINING_ERRORS.E_CALIBRATION_INVALID,
-          `--calibration: ${source.path}: ${why}`,
-          {
-            details: { field: '--calibration', value: source.path },
-          },
-        );
+        throw new MarshalError(TRAINING_ERRORS.E_CALIBRATION_INVALID, `calibration: ${source.path}: ${why}`, {
+          details: { field: 'calibration', value: source.path },
+        });
       }
       return { source: 'file', file: source.path, report: r.value };
     }
@@ -97,6 +90,8 @@ async function calibrationFact(cluster: Cluster, options: GatherOptions): Promis
       });
       return { source: 'measured', report };
     }
+    default:
+      return assertNever(source);
   }
 }
 
@@ -125,8 +120,8 @@ export async function gatherFacts(cluster: Cluster, options: GatherOptions): Pro
   if (ok.length > 0 && ok.every((p) => p.scriptSha256 === null)) {
     throw new MarshalError(
       TRAINING_ERRORS.E_SCRIPT_NOT_FOUND,
-      `--script: ${JSON.stringify(options.script)} was found on no node (${ok.map((p) => `${p.node}: ${p.scriptError ?? '?'}`).join('; ')})`,
-      { details: { field: '--script', value: options.script } },
+      `script: ${JSON.stringify(options.script)} was found on no node (${ok.map((p) => `${p.node}: ${p.scriptError ?? '?'}`).join('; ')})`,
+      { details: { field: 'script', value: options.script } },
     );
   }
   const calibration = await calibrationFact(cluster, options);

@@ -1,6 +1,13 @@
 /** The training subsystem: planning (pure), fact gathering, calibration and launching (effectful). */
 
-export { AGGREGATION_RULES, aggregate, isAggregationRule } from './aggregate/index.ts';
+export {
+  AGGREGATION_RULE_PRECONDITIONS,
+  AGGREGATION_RULES,
+  type AggregateResult,
+  aggregate,
+  isAggregationRule,
+} from './aggregate/index.ts';
+export { MAX_VECTORS_BYTES, readVectorsFile } from './aggregate/read-vectors.ts';
 export { type Audit, type AuditRecord, auditPathFor, openAudit } from './audit.ts';
 export {
   BenchmarkOutputSchema,
@@ -36,13 +43,21 @@ export {
   type Facts,
   type GatherOptions,
   gatherFacts,
-  type NodeProbe,
 } from './facts.ts';
 export { launchCommands, rankEnv } from './launch/commands.ts';
+export {
+  initialLaunchState,
+  type LaunchEffect,
+  type LaunchEvent,
+  type LaunchState,
+  type ProcSlot,
+  step as stepLaunch,
+} from './launch/lifecycle.ts';
 export { buildRunReport, type RankObservation, type RunReport, rankFlags } from './launch/run-report.ts';
 export { prepareProcesses, type RunOptions, runPlan } from './launch/runner.ts';
 export { type Metric, parseMetricLine } from './launch/telemetry.ts';
 export { type Layout, type LayoutOptions, layoutRanks, type RankLayout } from './layout.ts';
+export type { NodeProbe } from './node-probe.ts';
 export { type BuildPlanOptions, buildPlan } from './plan.ts';
 export {
   PLAN_SCHEMA_VERSION,
@@ -55,6 +70,38 @@ export {
 } from './plan-schema.ts';
 export { CHECK_NAMES, type PreflightCheck, type PreflightResult, preflight } from './preflight.ts';
 export { mad, median, robustOutliers } from './robust-stats.ts';
+export {
+  type BooleanSetting,
+  checkNumberSetting,
+  describeBounds,
+  isTrainingSetting,
+  type NumberSetting,
+  type Setting,
+  type StringSetting,
+  settingDefault,
+  TRAINING_SETTINGS,
+  type TrainingSettingName,
+} from './settings.ts';
 export { type ShardResult, shard } from './shard.ts';
 export { runSync, type SyncFact } from './sync.ts';
-export { isSshDestination, prepareCommand, remoteCommand, shellQuote } from './transport.ts';
+export { isSshDestination, prepareCommand, remoteCommand } from './transport.ts';
+export {
+  type CalibrateNodesOptions,
+  calibrateNodes,
+  calibrationSucceeded,
+} from './workflows/calibrate-nodes.ts';
+export { type CheckPlanOptions, checkPlan, type PlanCheck } from './workflows/check-plan.ts';
+export {
+  type DryRunProcess,
+  type LaunchOutcome,
+  type LaunchPlanOptions,
+  launchPlan,
+} from './workflows/launch-plan.ts';
+export {
+  type PlanCalibration,
+  type PlannedTraining,
+  type PlanTrainingOptions,
+  type PlanTuning,
+  planTraining,
+} from './workflows/plan-training.ts';
+export { MAX_PLAN_BYTES, type PlanFile, readPlanFile } from './workflows/read-plan-file.ts';

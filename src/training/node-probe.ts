@@ -7,7 +7,7 @@
 import { stat } from 'node:fs/promises';
 import { isAbsolute, normalize } from 'node:path';
 import { CORE_ERRORS, MarshalError } from '../core/errors.ts';
-import { runCommand } from '../core/process.ts';
+import { runCommand } from '../core/run-command.ts';
 import { resolveInside } from '../core/safe-path.ts';
 import type { ClusterNode } from './cluster.ts';
 import { prepareCommand } from './transport.ts';
@@ -53,14 +53,14 @@ print(json.dumps(out))
 
 /** The script path a node opens: confined to its workdir (lexically for remote nodes). */
 export async function scriptPathOn(node: ClusterNode, script: string): Promise<string> {
-  if (node.transport === 'local') return resolveInside(node.workdir, script, { field: '--script' });
+  if (node.transport === 'local') return resolveInside(node.workdir, script, { field: 'script' });
   const norm = normalize(script);
   if (isAbsolute(script) || norm === '..' || norm.startsWith('../') || script.includes('\0')) {
     throw new MarshalError(
       CORE_ERRORS.E_PATH_ESCAPE,
-      `--script: path ${JSON.stringify(script)} leaves the workdir of ${node.name}`,
+      `script: path ${JSON.stringify(script)} leaves the workdir of ${node.name}`,
       {
-        details: { field: '--script', path: script },
+        details: { field: 'script', path: script },
       },
     );
   }

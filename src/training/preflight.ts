@@ -3,6 +3,7 @@
  * `pass | warn | fail | skipped` with a message and a fix command. A check whose inputs are
  * missing is `skipped`, never a vacuous pass. Overall: any fail -> fail, else any warn -> warn.
  */
+import { assertNever } from '../core/errors.ts';
 import type { Facts } from './facts.ts';
 import { type Layout, type LayoutOptions, layoutRanks } from './layout.ts';
 
@@ -235,6 +236,8 @@ function sync(facts: Facts): PreflightCheck {
       );
     case 'ok':
       return check('pre_rdma_sync', 'pass', `sync script succeeded in ${s.durationMs} ms`);
+    default:
+      return assertNever(s);
   }
 }
 

@@ -6,7 +6,7 @@
  */
 import { stat } from 'node:fs/promises';
 import { sanitizeForLog } from '../core/log-hygiene.ts';
-import { runCommand } from '../core/process.ts';
+import { runCommand } from '../core/run-command.ts';
 import type { Cluster } from './cluster.ts';
 
 export type SyncFact =

@@ -3,14 +3,16 @@
  *
  * - `local`: the argv runs as is, in the node's workdir, with the extra env merged in.
  * - ssh: `ssh -o BatchMode=yes <dest> -- <remote command>`. The remote side of ssh always hands
- *   the command to a shell, so every argv element is single-quoted (`'` becomes `'\''`) and the
- *   command is `cd '<workdir>' && exec env 'K=V' ... '<argv0>' '<argv1>' ...`. BatchMode makes a
+ *   the command to a shell, so every word goes through core `quoteShellWord` (single quotes
+ *   unless the word is made only of characters no POSIX shell interprets; `'` becomes `'\''`) and
+ *   the command is `cd <workdir> && exec env K=V ... <argv0> <argv1> ...`. BatchMode makes a
  *   missing key fail at once instead of prompting. The destination is validated (`user@host`,
  *   no leading `-`) so it can never be read as an ssh option.
  *
  * Locally nothing ever runs through a shell: argv arrays only.
  */
 import { InvalidInputError } from '../core/errors.ts';
+import { quoteShellWord } from '../core/shell-quote.ts';
 
 /** A node as far as the transport cares. */
 export interface TransportNode {
@@ -36,10 +38,10 @@ export function isSshDestination(value: string): boolean {
   return SSH_DESTINATION.test(value);
 }
 
-/** Quotes one word for a POSIX shell: wrapped in single quotes, each `'` written as `'\''`. */
-export function shellQuote(word: string): string {
+/** One word of the remote command; a NUL byte cannot travel through a shell command string. */
+function remoteWord(word: string): string {
   if (word.includes('\0')) throw new InvalidInputError('argv', word, 'no NUL bytes in a remote argument');
-  return `'${word.replace(/'/g, `'\\''`)}'`;
+  return quoteShellWord(word);
 }
 
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
@@ -52,10 +54,10 @@ export function remoteCommand(
 ): string {
   const assignments = Object.entries(env).map(([k, v]) => {
     if (!ENV_NAME.test(k)) throw new InvalidInputError('env', k, 'a valid environment variable name');
-    return shellQuote(`${k}=${v}`);
+    return remoteWord(`${k}=${v}`);
   });
-  const words = [...(assignments.length > 0 ? ['env', ...assignments] : []), ...argv.map(shellQuote)];
-  return `cd ${shellQuote(workdir)} && exec ${words.join(' ')}`;
+  const words = [...(assignments.length > 0 ? ['env', ...assignments] : []), ...argv.map(remoteWord)];
+  return `cd ${remoteWord(workdir)} && exec ${words.join(' ')}`;
 }
 
 /** Prepares `argv` (with extra `env`) to run on `node`, through the node's transport. */

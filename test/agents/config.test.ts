@@ -3,9 +3,13 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { loadMarshalConfig, resolveSettings } from '../../src/agents/config.ts';
+import {
+  DEFAULT_BASE_URL,
+  DEFAULT_MODEL,
+  loadMarshalConfig,
+  resolveSettings,
+} from '../../src/agents/index.ts';
 import { DEFAULT_PROMPTS } from '../../src/agents/prompts.ts';
-import { DEFAULT_BASE_URL, DEFAULT_MODEL } from '../../src/agents/providers/openai-compatible.ts';
 import { MarshalError } from '../../src/core/errors.ts';
 
 let dir: string;
@@ -111,10 +115,15 @@ describe('marshal.yaml', () => {
     assert.equal(flags.timeoutMs, 1500);
   });
 
-  it('an unknown --strategy names the flag and the value', async () => {
+  it('an unknown strategy names the setting (not a CLI flag) and the value', async () => {
     assert.throws(
-      () => resolveSettings({ strategy: 'majority' }, { config: {}, path: undefined }, '/'),
-      /--strategy: expected one of synthesize, judge, vote, debate, concat, got "majority"/,
+      () =>
+        resolveSettings(
+          { strategy: 'majority' },
+          { config: {}, path: undefined, trust: 'none', ignored: [] },
+          '/',
+        ),
+      /^InvalidInputError: strategy: expected one of synthesize, judge, vote, debate, concat, got "majority"$/,
     );
   });
 

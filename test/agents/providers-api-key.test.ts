@@ -1,10 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import {
-  DEFAULT_BASE_URL,
-  DEFAULT_MODEL,
-  resolveApiKey,
-} from '../../src/agents/providers/openai-compatible.ts';
+import { DEFAULT_BASE_URL, DEFAULT_MODEL, resolveApiKey } from '../../src/agents/index.ts';
 import { exitCodeFor, MarshalError } from '../../src/core/errors.ts';
 
 describe('resolveApiKey', () => {

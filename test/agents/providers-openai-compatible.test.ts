@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { createServer } from 'node:net';
 import { describe, it } from 'node:test';
+import { createOpenAICompatibleModel } from '../../src/agents/index.ts';
 import type { RetryInfo } from '../../src/agents/model.ts';
-import { createOpenAICompatibleModel } from '../../src/agents/providers/openai-compatible.ts';
 import { AbortedError, MarshalError } from '../../src/core/errors.ts';
 import { startFakeOpenAIServer } from '../../src/testing/index.ts';
 

@@ -4,9 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { HeavyEvent } from '../../src/agents/events.ts';
-import { createOpenAICompatibleModel } from '../../src/agents/providers/openai-compatible.ts';
+import { createBuiltinTools, createOpenAICompatibleModel, ToolRegistry } from '../../src/agents/index.ts';
 import { runAgent } from '../../src/agents/run-agent.ts';
-import { createBuiltinTools, ToolRegistry } from '../../src/agents/tools/tool.ts';
 import { type FakeScript, startFakeOpenAIServer } from '../../src/testing/index.ts';
 
 const KEY = 'sk-or-v1-fedcba9876543210fedcba9876543210';

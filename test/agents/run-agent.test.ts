@@ -6,8 +6,8 @@ import { after, before, describe, it } from 'node:test';
 import { z } from 'zod';
 import { AGENT_ERRORS } from '../../src/agents/errors.ts';
 import type { HeavyEvent } from '../../src/agents/events.ts';
+import { createBuiltinTools, type ToolDefinition, ToolRegistry } from '../../src/agents/index.ts';
 import { agentUserMessage, type RunAgentOptions, runAgent } from '../../src/agents/run-agent.ts';
-import { createBuiltinTools, type ToolDefinition, ToolRegistry } from '../../src/agents/tools/tool.ts';
 import { MarshalError, TimeoutError } from '../../src/core/errors.ts';
 import { createScriptedModel, type ScriptedReplies } from '../../src/testing/index.ts';
 
@@ -227,8 +227,8 @@ describe('runAgent', { timeout: 30_000 }, () => {
       const outcome = await run();
       assert.equal(outcome.status, 'ok');
       const first = toolMessages(model, 1);
-      assert.match(first[0]!.content, /leaves the root/);
-      assert.match(first[1]!.content, /absolute and outside the root/);
+      assert.match(first[0]!.content, /leaves the workspace/);
+      assert.match(first[1]!.content, /absolute and outside the workspace/);
       assert.ok(first.every((m) => !m.content.includes('TOP SECRET')));
       assert.equal(JSON.parse(first[2]!.content).success, true);
       assert.equal(JSON.parse(toolMessages(model, 2)[3]!.content).content, 'inside');

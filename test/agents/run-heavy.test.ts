@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { HeavyEvent } from '../../src/agents/events.ts';
+import { ToolRegistry } from '../../src/agents/index.ts';
 import { runHeavy } from '../../src/agents/run-heavy.ts';
-import { ToolRegistry } from '../../src/agents/tools/tool.ts';
 import {
   createScriptedModel,
   type RecordedChatRequest,

@@ -54,7 +54,7 @@ describe('read_file', () => {
   });
 
   for (const [label, path, pattern] of [
-    ['..', '../outside/secret.txt', /leaves the root/],
+    ['..', '../outside/secret.txt', /leaves the workspace/],
     ['absolute', '/etc/passwd', /absolute and outside/],
     ['a symlinked directory', 'link-out/secret.txt', /symlink/],
     ['a symlinked file', 'secret-link.txt', /symlink/],

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { executeToolCall } from '../../src/agents/execute-tool-call.ts';
-import { createBuiltinTools, loadToolsDir, ToolRegistry } from '../../src/agents/tools/tool.ts';
+import { createBuiltinTools, loadToolsDir, ToolRegistry } from '../../src/agents/index.ts';
 import { MarshalError } from '../../src/core/errors.ts';
 
 const fixtures = join(import.meta.dirname, '../fixtures/agents');

@@ -1,16 +1,27 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PassThrough } from 'node:stream';
+import { PassThrough, Readable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
+import { resolveSettings, SETTINGS } from '../../src/agents/index.ts';
 import { runRepl } from '../../src/cli/ask-repl.ts';
+import { MAX_STDIN_QUESTION_BYTES, readQuestion } from '../../src/cli/read-question.ts';
 import { startFakeOpenAIServer } from '../../src/testing/index.ts';
-import { runCli } from '../helpers/run-cli.ts';
+import { runMain } from '../helpers/run-main.ts';
 
-const env = { PATH: process.env.PATH, HOME: process.env.HOME, NO_COLOR: '1' };
+const env = { NO_COLOR: '1' };
 
-describe('marshal ask (real CLI)', () => {
+/** main() in-process: these cases need no process of their own. */
+function runCli(args: string[], options: { cwd: string; env: Record<string, string>; input?: string }) {
+  return runMain(args, {
+    cwd: options.cwd,
+    env: options.env,
+    ...(options.input === undefined ? {} : { stdinText: options.input }),
+  });
+}
+
+describe('marshal ask (main() in-process)', () => {
   let dir: string;
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), 'marshal-ask-'));
@@ -76,6 +87,87 @@ describe('marshal ask (real CLI)', () => {
       const r = await runCli(['ask', '--base-url', server.url, 'q?'], { cwd: dir, env });
       assert.equal(r.code, 3, r.stderr);
       assert.match(r.stderr, /failed/);
+    } finally {
+      await server.close();
+    }
+  });
+});
+
+describe('ask: stdin cap and request timeout', () => {
+  let dir: string;
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'marshal-ask-cap-'));
+  });
+  after(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('a question on stdin past 256 KiB is exit 2 with a clear message', async () => {
+    assert.equal(MAX_STDIN_QUESTION_BYTES, 256 * 1024);
+    const r = await runCli(['ask', '--base-url', 'http://127.0.0.1:9/v1'], {
+      cwd: dir,
+      env,
+      input: 'y'.repeat(MAX_STDIN_QUESTION_BYTES + 1),
+    });
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /marshal ask: the question on stdin is larger than the 256 KiB limit/);
+  });
+
+  it('stops reading an endless stdin soon after the cap', async () => {
+    let produced = 0;
+    const chunk = Buffer.alloc(16 * 1024, 'z');
+    const endless = new Readable({
+      read() {
+        produced += chunk.length;
+        this.push(chunk);
+      },
+    });
+    await assert.rejects(readQuestion(endless, 'ask', 64 * 1024), /larger than the 64 KiB limit/);
+    // The stream's own read-ahead (its highWaterMark) is all that is read past the cap.
+    assert.ok(produced <= 64 * 1024 + chunk.length + endless.readableHighWaterMark, `read ${produced} bytes`);
+    assert.ok(endless.destroyed, 'the stream was closed');
+  });
+
+  it('requests have a default timeout of 120 s (provider.requestTimeout / --request-timeout change it)', () => {
+    const none = { config: {}, path: undefined, trust: 'none' as const, ignored: [] };
+    assert.equal(SETTINGS.requestTimeout.default, 120);
+    assert.equal(resolveSettings({}, none, '/').requestTimeoutMs, 120_000);
+    const configured = { ...none, config: { provider: { requestTimeout: 7 } } };
+    assert.equal(resolveSettings({}, configured, '/').requestTimeoutMs, 7000);
+    assert.equal(resolveSettings({ requestTimeoutS: 0.5 }, configured, '/').requestTimeoutMs, 500);
+  });
+
+  it('--request-timeout: a hung request is cancelled at the bound and retried', async () => {
+    const server = await startFakeOpenAIServer([{ hang: true }, { content: 'second try' }]);
+    try {
+      const r = await runCli(['ask', '--base-url', server.url, '--request-timeout', '0.3', '--json', 'q?'], {
+        cwd: dir,
+        env,
+      });
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal((JSON.parse(r.stdout) as { answer: string }).answer, 'second try');
+      await server.waitForClientClose(0);
+      assert.equal(server.chatRequests().length, 2);
+      assert.match(r.stderr, /retry 1.*did not answer within 300 ms/);
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('provider.requestTimeout with retries 0: a hung request fails the agent (exit 3, E_LLM_NETWORK)', async () => {
+    const server = await startFakeOpenAIServer(() => ({ hang: true }));
+    try {
+      await writeFile(join(dir, 'rt.yaml'), 'provider:\n  requestTimeout: 0.3\n  retries: 0\n');
+      const r = await runCli(['ask', '-c', 'rt.yaml', '--base-url', server.url, '--json', 'q?'], {
+        cwd: dir,
+        env,
+      });
+      assert.equal(r.code, 3, r.stderr);
+      const out = JSON.parse(r.stdout) as { status: string; error: { code: string; message: string } };
+      assert.equal(out.status, 'failed');
+      assert.equal(out.error.code, 'E_LLM_NETWORK');
+      assert.match(out.error.message, /did not answer within 300 ms/);
+      assert.equal(server.chatRequests().length, 1);
     } finally {
       await server.close();
     }

@@ -3,9 +3,12 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { loadMarshalConfig } from '../../src/agents/config.ts';
+import { loadMarshalConfig } from '../../src/agents/index.ts';
 import { CONFIG_KINDS, configSchemaDocument } from '../../src/cli/config-schema.ts';
-import { runCli } from '../helpers/run-cli.ts';
+import { runMain } from '../helpers/run-main.ts';
+
+/** main() in-process: printing a schema needs no process of its own. */
+const runCli = (args: string[]) => runMain(args, { env: {} });
 
 describe('marshal config schema', () => {
   it('prints the JSON Schema of marshal.yaml by default (strict objects, bounds, enums)', async () => {

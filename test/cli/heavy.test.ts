@@ -7,7 +7,8 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { HeavyResult } from '../../src/agents/run-heavy.ts';
 import { type FakeReply, type RecordedRequest, startFakeOpenAIServer } from '../../src/testing/index.ts';
-import { BIN, runCli as runRealCli } from '../helpers/run-cli.ts';
+import { BIN } from '../helpers/run-cli.ts';
+import { runMain } from '../helpers/run-main.ts';
 
 const ROOT = new URL('../..', import.meta.url).pathname;
 const QUESTION = 'What makes Rust memory safe?';
@@ -18,11 +19,18 @@ const SUBS = [
   'How do lifetimes help?',
 ];
 
-/** Runs the real CLI with an environment holding no API key unless `extraEnv` adds one. */
-function runCli(args: string[], options: { cwd?: string; extraEnv?: Record<string, string> } = {}) {
-  return runRealCli(args, {
+/**
+ * Runs main() in-process (no process per case) with an environment holding no API key unless
+ * `extraEnv` adds one. The Ctrl-C test below spawns the real binary: signals need a process.
+ */
+function runCli(
+  args: string[],
+  options: { cwd?: string; extraEnv?: Record<string, string>; stdinText?: string } = {},
+) {
+  return runMain(args, {
     cwd: options.cwd ?? ROOT,
-    env: { PATH: process.env.PATH, HOME: process.env.HOME, NO_COLOR: '1', ...options.extraEnv },
+    env: { NO_COLOR: '1', ...options.extraEnv },
+    ...(options.stdinText === undefined ? {} : { stdinText: options.stdinText }),
   });
 }
 
@@ -38,7 +46,7 @@ function who(req: RecordedRequest): number | 'decompose' | 'combine' {
   return SUBS.findIndex((s) => t.includes(s));
 }
 
-describe('marshal heavy (real CLI against the fake OpenAI-compatible server)', () => {
+describe('marshal heavy (main() against the fake OpenAI-compatible server)', () => {
   let dir: string;
   let workspace: string;
   before(async () => {
@@ -209,6 +217,61 @@ describe('marshal heavy (real CLI against the fake OpenAI-compatible server)', (
     });
     assert.equal(r.code, 2);
     assert.match(r.stderr, /--strategy: expected one of .*"majority"/);
+  });
+
+  it('--base-url refuses every scheme but http and https, naming the option and the value', async () => {
+    for (const url of [
+      'file:///etc/passwd',
+      'ftp://127.0.0.1/v1',
+      'javascript:alert(1)',
+      'data:text/plain,hi',
+    ]) {
+      const r = await runCli(['heavy', '--base-url', url, 'q'], { cwd: dir });
+      assert.equal(r.code, 2, url);
+      assert.ok(
+        r.stderr.includes(`--base-url must be an http or https URL, got ${JSON.stringify(url)}`),
+        r.stderr,
+      );
+    }
+  });
+
+  it('provider.baseUrl in a config refuses other schemes too, naming the key and the value', async () => {
+    await writeFile(join(dir, 'scheme.yaml'), 'provider:\n  baseUrl: file:///etc/passwd\n');
+    const r = await runCli(['heavy', '-c', 'scheme.yaml', 'q'], { cwd: dir });
+    assert.equal(r.code, 2);
+    assert.match(
+      r.stderr,
+      /scheme\.yaml:2: provider\.baseUrl: expected an http or https URL, got "file:\/\/\/etc\/passwd"/,
+    );
+  });
+
+  it('heavy - reads the question from stdin, capped at 256 KiB (exit 2 past it)', async () => {
+    const server = await startFakeOpenAIServer(() => ({ content: 'from stdin' }));
+    try {
+      let r = await runCli(['heavy', '--base-url', server.url, '-n', '1', '-'], {
+        cwd: dir,
+        stdinText: 'Question on stdin?\n',
+      });
+      assert.equal(r.code, 0, r.stderr);
+      assert.ok(JSON.stringify(server.chatRequests()[0]!.body).includes('Question on stdin?'));
+      const before = server.chatRequests().length;
+      r = await runCli(['heavy', '--base-url', server.url, '-n', '1', '-'], {
+        cwd: dir,
+        stdinText: 'x'.repeat(256 * 1024 + 1),
+      });
+      assert.equal(r.code, 2);
+      assert.match(r.stderr, /the question on stdin is larger than the 256 KiB limit/);
+      assert.equal(server.chatRequests().length, before, 'nothing was sent');
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('help derives defaults and bounds from the settings table', async () => {
+    const r = await runCli(['heavy', '--help'], { cwd: dir });
+    assert.equal(r.code, 0);
+    assert.match(r.stdout, /number of agents \(1-64\)/);
+    assert.match(r.stdout, /--request-timeout <seconds>/);
   });
 
   it('Ctrl-C (SIGINT) exits 130 and prints what finished, the rest cancelled', async () => {

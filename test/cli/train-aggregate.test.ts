@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { runCli } from '../helpers/run-cli.ts';
+import { runMain } from '../helpers/run-main.ts';
 
 describe('marshal train aggregate', () => {
   let dir = '';
@@ -32,13 +33,14 @@ describe('marshal train aggregate', () => {
     await writeFile(file('object.json'), JSON.stringify({ vectors: [] }));
     await writeFile(file('broken.json'), '[[1, 2], [3');
     await writeFile(file('huge.json'), '[[1, 2], [1e999, 3]]');
+    execFileSync('mkfifo', [file('fifo.json')]);
   });
   after(async () => {
     await rm(dir, { recursive: true, force: true });
   });
 
   it('--json prints one document with the rule, f, result, selection and scores', async () => {
-    const r = await runCli(['train', 'aggregate', '--rule', 'krum', '--f', '1', 'ok.json', '--json'], {
+    const r = await runMain(['train', 'aggregate', '--rule', 'krum', '--f', '1', 'ok.json', '--json'], {
       cwd: dir,
     });
     assert.equal(r.code, 0, r.stderr);
@@ -52,7 +54,7 @@ describe('marshal train aggregate', () => {
   });
 
   it('--json for a coordinate-wise rule has no selection', async () => {
-    const r = await runCli([
+    const r = await runMain([
       'train',
       'aggregate',
       '--rule',
@@ -66,7 +68,7 @@ describe('marshal train aggregate', () => {
   });
 
   it('prints a short human summary', async () => {
-    const r = await runCli(
+    const r = await runMain(
       ['train', 'aggregate', '--rule', 'multi-krum', '--f', '1', '--m', '2', 'ok.json'],
       {
         cwd: dir,
@@ -82,7 +84,7 @@ describe('marshal train aggregate', () => {
   it('exits 2 naming the option and value for bad numbers and rules', async () => {
     const cases: Array<[string[], RegExp]> = [
       [['--rule', 'krum', '--f=-1'], /--f must be an integer >= 0, got "-1"/],
-      [['--rule', 'krum', '--f', '-1'], /value "-1" for --f looks like an option/],
+      [['--rule', 'krum', '--f', '-1'], /--f must be an integer >= 0, got "-1"/],
       [['--rule', 'krum', '--f', 'two'], /--f must be an integer >= 0, got "two"/],
       [['--rule', 'krum', '--f', '1.5'], /--f must be an integer >= 0, got "1.5"/],
       [['--rule', 'multi-krum', '--f', '1', '--m', '0'], /--m must be an integer >= 1, got "0"/],
@@ -91,7 +93,7 @@ describe('marshal train aggregate', () => {
       [['--rule', 'krum'], /missing --f/],
     ];
     for (const [args, message] of cases) {
-      const r = await runCli(['train', 'aggregate', ...args, 'ok.json'], { cwd: dir });
+      const r = await runMain(['train', 'aggregate', ...args, 'ok.json'], { cwd: dir });
       assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
       assert.match(r.stderr, message);
       assert.equal(r.stdout, '');
@@ -99,15 +101,20 @@ describe('marshal train aggregate', () => {
   });
 
   it('exits 2 naming the rule and condition when a precondition fails', async () => {
-    const r = await runCli(['train', 'aggregate', '--rule', 'krum', '--f', '2', 'ok.json', '--json'], {
+    const r = await runMain(['train', 'aggregate', '--rule', 'krum', '--f', '2', 'ok.json', '--json'], {
       cwd: dir,
     });
     assert.equal(r.code, 2);
     assert.match(r.stderr, /krum: requires n >= 2f \+ 3, got n = 5, f = 2 \(needs n >= 7\)/);
-    assert.equal(r.stdout, '');
+    // --json: the error is the one JSON document on stdout.
+    const doc = JSON.parse(r.stdout) as { error: { code: string; message: string } };
+    assert.equal(doc.error.code, 'E_AGGREGATION_PRECONDITION');
+    assert.match(doc.error.message, /^krum: requires n >= 2f \+ 3/);
   });
 
-  it('exits 2 naming the file, the vector and the problem for bad vector files', async () => {
+  it('exits 2 naming the file, the vector and the problem for bad vector files', {
+    timeout: 20_000,
+  }, async () => {
     const cases: Array<[string, RegExp]> = [
       ['missing.json', /missing\.json: no such file/],
       ['ragged.json', /ragged\.json: vector 2 has length 1, vector 0 has length 2/],
@@ -115,9 +122,11 @@ describe('marshal train aggregate', () => {
       ['object.json', /object\.json: expected a non-empty JSON array of number arrays/],
       ['broken.json', /broken\.json: not valid JSON/],
       ['huge.json', /huge\.json: vector 1, coordinate 0: expected a finite number/],
+      // A FIFO is refused, not read (reading it would block until a writer comes).
+      ['fifo.json', /fifo\.json: cannot read it \(not a regular file/],
     ];
     for (const [name, message] of cases) {
-      const r = await runCli(['train', 'aggregate', '--rule', 'median', '--f', '0', name], { cwd: dir });
+      const r = await runMain(['train', 'aggregate', '--rule', 'median', '--f', '0', name], { cwd: dir });
       assert.equal(r.code, 2, `${name}: ${r.stderr}`);
       assert.match(r.stderr, message);
     }

@@ -1,13 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import {
-  backoffDelay,
-  deferred,
-  parseRetryAfter,
-  retry,
-  sleep,
-  timeoutSignal,
-} from '../../src/core/async.ts';
+import { backoffDelay, deferred, parseRetryAfter, retry, sleep } from '../../src/core/async.ts';
 import { AbortedError, MarshalError } from '../../src/core/errors.ts';
 
 describe('sleep', () => {
@@ -28,35 +21,6 @@ describe('sleep', () => {
 
   it('rejects at once when the signal is already aborted', async () => {
     await assert.rejects(sleep(10, { signal: AbortSignal.abort('x') }), AbortedError);
-  });
-});
-
-describe('timeoutSignal', () => {
-  it('aborts after the timeout', async () => {
-    const s = timeoutSignal(5);
-    // AbortSignal.timeout's timer is unref'd: hold the loop open with a bounded ref'd timer.
-    const keepAlive = setTimeout(() => {}, 10_000);
-    await new Promise((r) => s.addEventListener('abort', r, { once: true }));
-    clearTimeout(keepAlive);
-    assert.equal(s.aborted, true);
-    assert.equal((s.reason as Error).name, 'TimeoutError');
-  });
-
-  it('aborts when any given signal aborts, skipping undefined', () => {
-    const a = new AbortController();
-    const s = timeoutSignal(60_000, undefined, a.signal);
-    assert.equal(s.aborted, false);
-    a.abort('bye');
-    assert.equal(s.aborted, true);
-    assert.equal(s.reason, 'bye');
-  });
-
-  it('without a timeout just merges', () => {
-    const a = new AbortController();
-    const b = new AbortController();
-    const s = timeoutSignal(undefined, a.signal, b.signal);
-    b.abort();
-    assert.equal(s.aborted, true);
   });
 });
 

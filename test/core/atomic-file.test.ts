@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { chmod, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,6 +13,7 @@ import { sha256 } from '../../src/core/hash.ts';
 
 const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
 const writerFixture = fileURLToPath(new URL('../fixtures/core/atomic-writer.ts', import.meta.url));
+const modeWriterFixture = fileURLToPath(new URL('../fixtures/core/atomic-mode-writer.ts', import.meta.url));
 
 let dir: string;
 before(async () => {
@@ -34,23 +35,40 @@ describe('writeFileAtomic', () => {
     assert.deepEqual(await readdir(sub), ['state.json']);
   });
 
-  it('applies the mode exactly: 0o644 by default and 0o600 for secrets, whatever the umask', async () => {
-    const previous = process.umask(0o077);
-    try {
-      await writeFileAtomic(join(dir, 'public.txt'), 'x');
-      await writeFileAtomic(join(dir, 'secret.txt'), 'x', { mode: 0o600 });
-    } finally {
-      process.umask(previous);
-    }
-    assert.equal((await stat(join(dir, 'public.txt'))).mode & 0o777, 0o644);
-    assert.equal((await stat(join(dir, 'secret.txt'))).mode & 0o777, 0o600);
+  it('keeps the mode of the file it replaces: a 0600 file stays 0600, a 0755 script stays 0755', async () => {
+    const secret = join(dir, 'keep.env');
+    const script = join(dir, 'keep.sh');
+    await writeFile(secret, 'old');
+    await chmod(secret, 0o600);
+    await writeFile(script, 'old');
+    await chmod(script, 0o755);
+    await writeFileAtomic(secret, 'API_KEY=x\n');
+    await writeFileAtomic(script, '#!/bin/sh\n');
+    assert.equal((await stat(secret)).mode & 0o777, 0o600);
+    assert.equal((await stat(script)).mode & 0o777, 0o755);
+    assert.equal(await readFile(secret, 'utf8'), 'API_KEY=x\n');
   });
 
-  it('replaces a secret file with a public one only when asked (mode follows each write)', async () => {
+  it('does not carry setuid or setgid bits over to the new content', async () => {
+    const file = join(dir, 'suid');
+    await writeFile(file, 'old');
+    await chmod(file, 0o6755);
+    await writeFileAtomic(file, 'new');
+    assert.equal((await stat(file)).mode & 0o7777, 0o755);
+  });
+
+  it('creates a new file 0666 less the umask, in a child with umask 027 and one with 002', async () => {
+    assert.equal(await writeInChild('027', join(dir, 'new-027')), 0o640);
+    assert.equal(await writeInChild('002', join(dir, 'new-002')), 0o664);
+  });
+
+  it('applies an explicit mode exactly, over the umask and over the mode of the replaced file', async () => {
     const file = join(dir, 'token');
+    await writeFile(file, 'old');
+    await chmod(file, 0o644);
     await writeFileAtomic(file, 'a', { mode: 0o600 });
-    await writeFileAtomic(file, 'b', { mode: 0o600 });
     assert.equal((await stat(file)).mode & 0o777, 0o600);
+    assert.equal(await writeInChild('077', join(dir, 'public'), '644'), 0o644);
   });
 
   it('rejects when the directory does not exist and creates nothing', async () => {
@@ -68,6 +86,22 @@ describe('writeFileAtomic', () => {
     assert.deepEqual(await readdir(target), ['child']);
   });
 });
+
+/** Runs test/fixtures/core/atomic-mode-writer.ts with `umask` and returns the mode of the written file. */
+async function writeInChild(umask: string, target: string, mode?: string): Promise<number> {
+  const child = spawn(
+    process.execPath,
+    ['--import', 'tsx', modeWriterFixture, umask, target, ...(mode === undefined ? [] : [mode])],
+    { cwd: repoRoot, stdio: ['ignore', 'ignore', 'pipe'] },
+  );
+  let stderr = '';
+  child.stderr.on('data', (c: Buffer) => {
+    stderr += c.toString();
+  });
+  const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+  assert.equal(code, 0, stderr);
+  return (await stat(target)).mode & 0o777;
+}
 
 describe('writeJsonAtomic', () => {
   it('writes pretty JSON with a trailing newline', async () => {
@@ -111,6 +145,18 @@ describe('readJsonFile', () => {
     const file = join(dir, 'bom.json');
     await writeFile(file, '\ufeff{"x":1}');
     assert.deepEqual(await readJsonFile(file), { status: 'ok', value: { x: 1 } });
+  });
+
+  it('returns unreadable (EINVAL) for a FIFO without blocking on it', { timeout: 20_000 }, async () => {
+    const fifo = join(dir, 'fifo.json');
+    assert.equal(spawnSync('mkfifo', [fifo]).status, 0);
+    const r = await readJsonFile(fifo);
+    assert.equal(r.status, 'unreadable');
+    assert.equal(r.status === 'unreadable' && r.error.code, 'EINVAL');
+    assert.match(
+      r.status === 'unreadable' ? r.error.message : '',
+      /fifo\.json is not a regular file \(a FIFO\)/,
+    );
   });
 
   it('returns missing for a file that does not exist', async () => {

@@ -1,10 +1,17 @@
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { z } from 'zod';
-import { ConfigError, configJsonSchema, loadConfigFile, parseConfigText } from '../../src/core/config.ts';
+import {
+  ConfigError,
+  configJsonSchema,
+  loadConfigFile,
+  MAX_CONFIG_BYTES,
+  parseConfigText,
+} from '../../src/core/config.ts';
 import { exitCodeFor } from '../../src/core/errors.ts';
 
 const Schema = z.strictObject({
@@ -112,7 +119,50 @@ describe('config loading', () => {
   it('names missing, unreadable and directory files', async () => {
     await assert.rejects(loadConfigFile(join(dir, 'nope.yaml'), Schema), /nope\.yaml: config file not found/);
     await mkdir(join(dir, 'adir.yaml'));
-    await assert.rejects(loadConfigFile(join(dir, 'adir.yaml'), Schema), /is a directory/);
+    await assert.rejects(
+      loadConfigFile(join(dir, 'adir.yaml'), Schema),
+      /adir\.yaml: config file is not a regular file \(a directory\)/,
+    );
+  });
+
+  // Bounded so that a read which blocks (the old plain readFile on a FIFO) fails instead of hanging.
+  it('refuses a FIFO without blocking on it', { timeout: 20_000 }, async () => {
+    const fifo = join(dir, 'fifo.yaml');
+    const made = spawnSync('mkfifo', [fifo]);
+    assert.equal(made.status, 0, String(made.stderr));
+    const err = await loadConfigFile(fifo, Schema).catch((e: unknown) => e);
+    assert.ok(err instanceof ConfigError);
+    assert.equal(exitCodeFor(err), 2);
+    assert.match(err.message, /fifo\.yaml: config file is not a regular file \(a FIFO\)/);
+    assert.equal(err.details?.reason, 'not-regular');
+  });
+
+  it('refuses /dev/urandom without reading it', { timeout: 20_000 }, async () => {
+    const err = await loadConfigFile('/dev/urandom', Schema).catch((e: unknown) => e);
+    assert.ok(err instanceof ConfigError);
+    assert.match(err.message, /^\/dev\/urandom: config file is not a regular file \(a character device\)$/);
+  });
+
+  it(`refuses a file over the ${MAX_CONFIG_BYTES} byte cap, naming the limit`, async () => {
+    const big = join(dir, 'big.yaml');
+    await writeFile(big, `name: a\nport: 1\n#${'x'.repeat(MAX_CONFIG_BYTES)}\n`);
+    const err = await loadConfigFile(big, Schema).catch((e: unknown) => e);
+    assert.ok(err instanceof ConfigError);
+    assert.match(err.message, /big\.yaml: config file is larger than the 1 MiB limit/);
+    assert.equal(exitCodeFor(err), 2);
+  });
+
+  it('refuses a YAML alias bomb (billion laughs) with a ConfigError naming the file', async () => {
+    const rows = ['a: &a [x, x, x, x, x, x, x, x, x, x]'];
+    for (const [prev, name] of ['ab', 'bc', 'cd', 'de', 'ef', 'fg', 'gh', 'hi'].map((p) => [...p])) {
+      rows.push(`${name}: &${name} [${Array(10).fill(`*${prev}`).join(', ')}]`);
+    }
+    const bomb = join(dir, 'bomb.yaml');
+    await writeFile(bomb, `${rows.join('\n')}\n`);
+    const err = await loadConfigFile(bomb, Schema).catch((e: unknown) => e);
+    assert.ok(err instanceof ConfigError, `expected ConfigError, got ${String(err)}`);
+    assert.equal(exitCodeFor(err), 2);
+    assert.match(err.message, /bomb\.yaml: too many YAML alias expansions \(more than 100\)/);
   });
 
   it('neutralises control characters of hostile file content in messages', () => {

@@ -4,8 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { MarshalError } from '../../src/core/errors.ts';
+import { runCommand } from '../../src/core/index.ts';
 import { createJsonlLogger } from '../../src/core/jsonl-logger.ts';
-import { runCommand } from '../../src/core/process.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'marshal-jsonl-'));
 after(() => rmSync(dir, { recursive: true, force: true }));

@@ -4,7 +4,7 @@ import { hostname, tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { AbortedError, MarshalError } from '../../src/core/errors.ts';
-import { acquireLock, type LockOwner, readLock, tryAcquireLock } from '../../src/core/lock-file.ts';
+import { acquireLock, type LockOwner, readLock, tryAcquireLock } from '../../src/core/index.ts';
 import { currentIdentity } from '../../src/core/process-identity.ts';
 import { type Agent, startAgent } from '../fixtures/core/agent-client.ts';
 

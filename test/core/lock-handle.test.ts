@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { sleep } from '../../src/core/async.ts';
-import { acquireLock, type LockOwner, readLock } from '../../src/core/lock-file.ts';
+import { acquireLock, type LockOwner, readLock } from '../../src/core/index.ts';
 import { type Agent, startAgent } from '../fixtures/core/agent-client.ts';
 
 const HOUR = 3_600_000;

@@ -3,7 +3,7 @@ import { mkdtemp, readdir, rename, rm, utimes, writeFile } from 'node:fs/promise
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { tryAcquireLock } from '../../src/core/lock-file.ts';
+import { tryAcquireLock } from '../../src/core/index.ts';
 import { snapshotLock } from '../../src/core/lock-record.ts';
 import { takeOverStale, takeoverGuardPath } from '../../src/core/lock-takeover.ts';
 

@@ -4,7 +4,7 @@ import { type AddressInfo, createServer as createTcpServer, type Socket } from '
 import { after, describe, it } from 'node:test';
 import { deferred } from '../../src/core/async.ts';
 import { AbortedError, MarshalError } from '../../src/core/errors.ts';
-import { type ProbeResult, probeHttp, probeTcp, waitHealthy } from '../../src/core/probe.ts';
+import { type ProbeResult, probeHttp, probeTcp, waitHealthy } from '../../src/core/index.ts';
 
 const servers: { close(): unknown }[] = [];
 const sockets: Socket[] = [];

@@ -11,7 +11,7 @@ import {
   type ManagedProcess,
   spawnProcess,
   waitForExit,
-} from '../../src/core/process.ts';
+} from '../../src/core/index.ts';
 import { isProcessAlive } from '../../src/core/process-identity.ts';
 
 const fixture = (name: string): string => new URL(`../fixtures/core/${name}`, import.meta.url).pathname;

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { AbortedError, MarshalError } from '../../src/core/errors.ts';
-import { runCommand } from '../../src/core/process.ts';
+import { runCommand } from '../../src/core/index.ts';
 import { isProcessAlive } from '../../src/core/process-identity.ts';
 
 const fixture = (name: string): string => new URL(`../fixtures/core/${name}`, import.meta.url).pathname;

@@ -25,7 +25,8 @@ import {
   waitFor,
 } from './helpers.ts';
 
-const SEED = Number(process.env.MARSHAL_CHAOS_SEED ?? Math.floor(Math.random() * 2 ** 31));
+/** Pinned, so every run sees the same faults; MARSHAL_CHAOS_SEED explores others (printed at start). */
+const SEED = Number(process.env.MARSHAL_CHAOS_SEED ?? 20_261_202);
 const FAULTS = Number(process.env.MARSHAL_CHAOS_FAULTS ?? 100);
 const LOCK_TTL_MS = 3000;
 const ENVS = ['a', 'b', 'kids', 'stubborn', 'broken'] as const;

@@ -30,19 +30,6 @@ import {
 
 const { workspaces } = cleanupAfter();
 
-/**
- * POSTs a control route to the fixture child. A connection reset seen once under heavy load is
- * retried, but only when the very same child still answers (a replaced child is a real failure).
- */
-async function postToChild(port: number, path: string, expectedPid: number): Promise<number> {
-  try {
-    return await fixturePost(port, path);
-  } catch (err) {
-    if ((await fixtureInfo(port))?.pid !== expectedPid) throw err;
-    return fixturePost(port, path);
-  }
-}
-
 async function workspace(envs: Parameters<typeof makeWorkspace>[0]['envs']): Promise<TestWorkspace> {
   const w = await makeWorkspace({ envs });
   workspaces.push(w);
@@ -59,7 +46,10 @@ describe('marshal supervise / switch / restart / status / logs / stop (e2e)', ()
     });
     const port = await freePort();
     const ws = `--workspace=${tw.root}`;
-    const sup = startCli(['supervise', ws, '--env=a', ...FAST, '--', '--port', String(port)]);
+    // `slow` takes 8 s to listen: its readiness bound must hold under any load, or the switch
+    // to it ends rolled_back before the concurrent switch below is tried (seen on a loaded machine).
+    const timing = [...FAST, '--health-timeout=60'];
+    const sup = startCli(['supervise', ws, '--env=a', ...timing, '--', '--port', String(port)]);
     try {
       // Kept up: status shows the running child that answers on the port.
       const first = await waitFor('running', async () => {
@@ -85,7 +75,7 @@ describe('marshal supervise / switch / restart / status / logs / stop (e2e)', ()
       assert.equal((await fetch(`http://127.0.0.1:${apiPort}/health`)).status, 200);
 
       // Exit 42: restarted.
-      await postToChild(port, '/exit?code=42', first.childPid!);
+      await fixturePost(port, '/exit?code=42');
       const restarted = await waitFor('restart after exit 42', async () => {
         const s = await statusJson(tw.root);
         return s.state === 'running' &&
@@ -97,7 +87,7 @@ describe('marshal supervise / switch / restart / status / logs / stop (e2e)', ()
       assert.ok((restarted.restarts ?? 0) >= 1);
 
       // The child writes .switch_request.json and exits 43: switched to b.
-      assert.equal(await postToChild(port, '/switch?target=b', restarted.childPid!), 200);
+      assert.equal(await fixturePost(port, '/switch?target=b'), 200);
       await waitFor('switch to b via exit 43', async () => (await fixtureInfo(port))?.env === 'b');
       const onB = await statusJson(tw.root);
       assert.equal(onB.environment, 'b');
@@ -151,9 +141,10 @@ describe('marshal supervise / switch / restart / status / logs / stop (e2e)', ()
       assert.match(logs.stdout, /rolled back to b/);
       assert.doesNotMatch(logs.stdout, /^\{/m);
 
-      // SIGTERM: exit 0, no child, no grandchild, port and control port free, protocol files gone.
+      // SIGTERM: exit 130 (interrupted), no child, no grandchild, port and control port free,
+      // protocol files gone (the lock released).
       const last = await statusJson(tw.root);
-      await postToChild(port, '/switch?target=a', last.childPid!);
+      await fixturePost(port, '/switch?target=a');
       const onA = await waitFor('back on a (with a grandchild)', async () => {
         const s = await statusJson(tw.root);
         return s.state === 'running' && s.environment === 'a' && (await fixtureInfo(port))?.env === 'a'
@@ -164,7 +155,7 @@ describe('marshal supervise / switch / restart / status / logs / stop (e2e)', ()
       const childPid = onA.childPid!;
       signal(sup.pid, 'SIGTERM');
       const done = await sup.exited;
-      assert.equal(done.code, 0, done.stderr);
+      assert.equal(done.code, 130, done.stderr);
       assert.equal(pidExists(childPid), false);
       assert.deepEqual(
         await liveGroupMembers(childPid),
@@ -196,28 +187,10 @@ describe('marshal supervise / switch / restart / status / logs / stop (e2e)', ()
     ]);
     assert.equal(r.code, 4, r.stderr);
     assert.match(r.stderr, /crash_loop/);
+    // Raised as E_CRASH_LOOP: the error line, and with --json the error document's code.
+    assert.match(r.stderr, /supervision gave up/);
     const s = await statusJson(tw.root);
     assert.equal(s.running, false);
-  });
-
-  it('reports status when nothing runs, and stop / restart say so', async () => {
-    const tw = await workspace({ a: {} });
-    const s = await statusJson(tw.root);
-    assert.deepEqual(s, {
-      running: false,
-      pid: null,
-      environment: null,
-      childPid: null,
-      state: 'stopped',
-      restarts: 0,
-      switchStatus: null,
-    });
-    const stop = await runCli(['stop', `--workspace=${tw.root}`]);
-    assert.equal(stop.code, 0);
-    assert.match(stop.stderr, /no supervisor is running/);
-    const restart = await runCli(['restart', `--workspace=${tw.root}`]);
-    assert.equal(restart.code, 1);
-    assert.match(restart.stderr, /no supervisor is running/);
   });
 
   it('logs renders, sanitises and follows the JSONL log across rotation until SIGINT', async () => {
@@ -248,19 +221,6 @@ describe('marshal supervise / switch / restart / status / logs / stop (e2e)', ()
     );
     signal(follow.pid, 'SIGINT');
     const done = await follow.exited;
-    assert.equal(done.code, 0, done.stderr);
-  });
-
-  it('validates options and names the bad value', async () => {
-    const tw = await workspace({ a: {} });
-    const missing = await runCli(['supervise', `--workspace=${tw.root}`]);
-    assert.equal(missing.code, 2);
-    assert.match(missing.stderr, /--env <name> is required/);
-    const bad = await runCli(['supervise', `--workspace=${tw.root}`, '--env=a', '--grace=-1']);
-    assert.equal(bad.code, 2);
-    assert.match(bad.stderr, /--grace must be a number from 0 to 3600, got "-1"/);
-    const noWs = await runCli(['status', '--workspace=/nonexistent/place']);
-    assert.equal(noWs.code, 2);
-    assert.match(noWs.stderr, /no workspace found/);
+    assert.equal(done.code, 130, done.stderr);
   });
 });

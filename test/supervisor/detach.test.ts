@@ -51,8 +51,9 @@ describe('detached supervision', () => {
     await waitFor('its output in orchestrator.log', async () =>
       (await readFile(report.log, 'utf8')).includes('hello from the fixture'),
     );
-    const stop = await runCli(['stop', `--workspace=${tw.root}`]);
+    const stop = await runCli(['stop', '--json', `--workspace=${tw.root}`]);
     assert.equal(stop.code, 0, stop.stderr);
+    assert.deepEqual(JSON.parse(stop.stdout), { wasRunning: true, pid: report.pid, via: 'api' });
     assert.equal(pidExists(report.pid) && (await recordedSupervisorPid(tw.root)) !== undefined, false);
     assert.deepEqual(await liveGroupMembers(running.childPid!), []);
     assert.equal(await portOpen(port), false);
@@ -79,9 +80,10 @@ describe('detached supervision', () => {
     // Point .control_port at a closed port: restart and stop must still work, through .cmd.
     await writeFile(join(tw.metadataDir, '.control_port'), `${await freePort()}\n`);
     const before = (await statusJson(tw.root)).childPid;
-    const restart = await runCli(['restart', `--workspace=${tw.root}`]);
+    const restart = await runCli(['restart', '--json', `--workspace=${tw.root}`]);
     assert.equal(restart.code, 0, restart.stderr);
     assert.match(restart.stderr, /via \.cmd/);
+    assert.equal(JSON.parse(restart.stdout).via, 'file');
     await waitFor('restarted through .cmd', async () => {
       const s = await statusJson(tw.root);
       return s.childPid !== null && s.childPid !== before;

@@ -3,7 +3,10 @@ import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { aggregate } from '../../src/training/aggregate/index.ts';
 import { selectInPlace, selectTwoInPlace } from '../../src/training/aggregate/select.ts';
+import { pinPropertySeed } from '../helpers/property-seed.ts';
 import { assertClose } from './aggregate-helpers.ts';
+
+pinPropertySeed();
 
 /** -0 and 0 compare equal but deepEqual tells them apart; selection may order them either way. */
 const same = (xs: Iterable<number>) => [...xs].map((x) => x + 0).sort((a, b) => a - b);

@@ -73,7 +73,7 @@ describe('calibration', () => {
         repeats: 1,
         env: process.env,
       }),
-      /--benchmark/,
+      /(?<!-)benchmark: path/,
     );
   });
 

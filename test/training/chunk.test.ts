@@ -4,6 +4,9 @@ import fc from 'fast-check';
 import { MarshalError } from '../../src/core/errors.ts';
 import { chunk, DEFAULT_CHUNK_SIZE, DEFAULT_CHUNK_THRESHOLD } from '../../src/training/chunk.ts';
 import { shard } from '../../src/training/shard.ts';
+import { pinPropertySeed } from '../helpers/property-seed.ts';
+
+pinPropertySeed();
 
 const distributionArb = fc
   .record({

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -22,10 +23,11 @@ describe('readDataset', () => {
     });
   });
 
-  it('rejects zero, negative and fractional counts with exit 2 naming --dataset', async () => {
+  it('rejects zero, negative and fractional counts with exit 2 naming the dataset setting, not a flag', async () => {
     for (const bad of ['0', '-100', '1.5', '1e30']) {
       await assert.rejects(readDataset(bad, dir), (e: Error & { exitCode?: number }) => {
-        assert.match(e.message, /--dataset/);
+        assert.match(e.message, /^dataset: /);
+        assert.doesNotMatch(e.message, /--/);
         assert.equal(e.exitCode, 2);
         return true;
       });
@@ -36,6 +38,8 @@ describe('readDataset', () => {
     writeFileSync(join(dir, 'd.jsonl'), '{"a":1}\n{"a":2}\n\n{"a":3}\n');
     assert.equal((await readDataset('d.jsonl', dir)).count, 3);
     writeFileSync(join(dir, 'd.txt'), 'x\ny');
+    writeFileSync(join(dir, 'crlf.txt'), 'a\r\n \t\r\nb\r\n\r\nc');
+    assert.equal((await readDataset('crlf.txt', dir)).count, 3);
     assert.equal((await readDataset('d.txt', dir)).kind, 'lines');
     writeFileSync(join(dir, 'd.json'), '[1,2,3,4]');
     assert.deepEqual(await readDataset('d.json', dir), {
@@ -46,12 +50,17 @@ describe('readDataset', () => {
     });
   });
 
-  it('rejects empty, non-array, missing and unknown-format files', async () => {
+  it('rejects empty, non-array, missing, unknown-format and non-regular files', {
+    timeout: 20_000,
+  }, async () => {
     writeFileSync(join(dir, 'e.jsonl'), '\n\n');
     writeFileSync(join(dir, 'o.json'), '{"a":1}');
     writeFileSync(join(dir, 'x.csv'), 'a\n');
-    for (const bad of ['e.jsonl', 'o.json', 'missing.jsonl', 'x.csv']) {
-      await assert.rejects(readDataset(bad, dir), /--dataset/);
+    // A FIFO is refused at once, not read (reading it would block until a writer came).
+    execFileSync('mkfifo', [join(dir, 'fifo.jsonl')]);
+    execFileSync('mkfifo', [join(dir, 'fifo.json')]);
+    for (const bad of ['e.jsonl', 'o.json', 'missing.jsonl', 'x.csv', 'fifo.jsonl', 'fifo.json']) {
+      await assert.rejects(readDataset(bad, dir), /dataset: /);
     }
   });
 });

@@ -1,7 +1,8 @@
 /** Builds synthetic `Facts` for the pure planner and pre-flight tests. */
 import type { CalibrationReport } from '../../src/training/calibrate.ts';
 import type { Cluster } from '../../src/training/cluster.ts';
-import type { Facts, NodeProbe } from '../../src/training/facts.ts';
+import type { Facts } from '../../src/training/facts.ts';
+import type { NodeProbe } from '../../src/training/node-probe.ts';
 
 /** The twelve plan sections the training issue requires, in order. */
 export const PLAN_SECTIONS = [

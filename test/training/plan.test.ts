@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
-import { loadPlanFile } from '../../src/cli/train-common.ts';
+import { readPlanFile } from '../../src/training/index.ts';
 import { buildPlan } from '../../src/training/plan.ts';
 import { PlanSchema, planJsonSchema, verifyPlanSeal } from '../../src/training/plan-schema.ts';
 import {
@@ -142,7 +142,7 @@ describe('buildPlan', () => {
 
 describe('golden plan, schemaVersion 1', () => {
   it('loads, validates and keeps its seal', async () => {
-    const { plan } = await loadPlanFile(GOLDEN.pathname, '/');
+    const { plan } = await readPlanFile(GOLDEN.pathname, { cwd: '/' });
     assert.equal(plan.schemaVersion, 1);
     for (const s of SECTIONS) assert.ok(s in plan, `section ${s}`);
   });

@@ -3,6 +3,9 @@ import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { MarshalError } from '../../src/core/errors.ts';
 import { mad, median, robustOutliers } from '../../src/training/robust-stats.ts';
+import { pinPropertySeed } from '../helpers/property-seed.ts';
+
+pinPropertySeed();
 
 const finite = fc.double({ min: -1e6, max: 1e6, noNaN: true });
 

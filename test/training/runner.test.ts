@@ -69,4 +69,30 @@ describe('launch runner', () => {
     );
     for (const pid of pids) assert.equal(isProcessAlive(pid), false);
   });
+
+  it('a rank still running when the grace period ends is stopped and flagged, through each lifecycle state', async () => {
+    writeFileSync(join(dir, 'a', 'quick.py'), 'print("done")\n');
+    writeFileSync(join(dir, 'b', 'quick.py'), 'import time\ntime.sleep(120)\n');
+    const c = cluster([{ name: 'a' }, { name: 'b' }]);
+    c.nodes.forEach((n) => {
+      n.workdir = join(dir, n.name);
+    });
+    const plan = buildPlan(facts({ cluster: c, checkpoint: null, script: 'quick.py' }), { planDir: dir });
+    const states: string[] = [];
+    const ranks = await runPlan(plan, {
+      planPath: join(dir, 'plan.json'),
+      env: process.env,
+      graceMs: 300,
+      stopGraceMs: 1000,
+      onState: (s) => states.push(s.kind),
+    });
+    assert.deepEqual(states, ['starting', 'running', 'grace', 'stopping', 'done']);
+    assert.deepEqual(
+      ranks.map((r) => [r.exitCode, r.stopped]),
+      [
+        [0, null],
+        [null, 'teardown_hang'],
+      ],
+    );
+  });
 });

@@ -3,6 +3,9 @@ import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { MarshalError } from '../../src/core/errors.ts';
 import { HETEROGENEITY_WARNING_SPREAD, shard } from '../../src/training/shard.ts';
+import { pinPropertySeed } from '../helpers/property-seed.ts';
+
+pinPropertySeed();
 
 /** Workers with distinct ranks in shuffled order, throughputs >= 0 with at least one > 0. */
 const workersArb = fc

@@ -3,8 +3,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { runCommand } from '../../src/core/process.ts';
-import { isSshDestination, prepareCommand, remoteCommand, shellQuote } from '../../src/training/transport.ts';
+import { runCommand } from '../../src/core/run-command.ts';
+import { isSshDestination, prepareCommand, remoteCommand } from '../../src/training/transport.ts';
 
 const PRINT_ARGV =
   'import json, os, sys; print(json.dumps({"argv": sys.argv[1:], "cwd": os.getcwd(), "x": os.environ.get("X")}))';
@@ -27,12 +27,12 @@ describe('transport', () => {
     }
   });
 
-  it('quotes argv for the remote shell with single quotes', () => {
-    assert.equal(shellQuote("it's"), `'it'\\''s'`);
+  it('quotes every word of the remote command with the core POSIX quoting helper', () => {
     assert.equal(
-      remoteCommand('/w d', ['python3', 'a b.py'], { K: 'v' }),
-      `cd '/w d' && exec env 'K=v' 'python3' 'a b.py'`,
+      remoteCommand('/w d', ['python3', 'a b.py', "it's"], { K: 'v', J: '$x' }),
+      `cd '/w d' && exec env K=v 'J=$x' python3 'a b.py' 'it'\\''s'`,
     );
+    assert.throws(() => remoteCommand('/w', ['a\0b'], {}), /NUL/);
   });
 
   it('builds the exact ssh argv', () => {
@@ -49,7 +49,7 @@ describe('transport', () => {
       'BatchMode=yes',
       'me@gpu1',
       '--',
-      `cd '/srv/train' && exec env 'RANK=1' 'python3' 'train.py'`,
+      'cd /srv/train && exec env RANK=1 python3 train.py',
     ]);
     assert.equal(cmd.cwd, undefined);
     assert.throws(() => prepareCommand({ host: '-oEvil', transport: 'ssh', workdir: '/w' }, ['x']), /host/);

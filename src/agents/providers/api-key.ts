@@ -40,7 +40,7 @@ export function resolveApiKey(
   if (openRouter) {
     const named = options.keyEnv ? ` (or ${options.keyEnv}, as the config names)` : '';
     throw new MarshalError(AGENT_ERRORS.E_MISSING_API_KEY, `OPENROUTER_API_KEY is not set${named}`, {
-      hint: 'export OPENROUTER_API_KEY=... (keys are read only from the environment), or point --base-url at a local OpenAI-compatible server',
+      hint: 'export OPENROUTER_API_KEY=... (keys are read only from the environment), or point the base URL (setting baseUrl) at a local OpenAI-compatible server',
       details: { variables: names, baseUrl: options.baseUrl },
     });
   }

@@ -89,7 +89,7 @@ export function describeFetchFailure(
       `${endpoint} answered with a redirect; not following it`,
       {
         cause: error,
-        hint: 'the API key is only ever sent to the configured base URL; point --base-url at the final address',
+        hint: 'the API key is only ever sent to the configured base URL; point the base URL (setting baseUrl) at the final address',
         details: { endpoint, reason: 'redirect', retryable: false },
       },
     );

@@ -5,13 +5,12 @@
  */
 
 import { retry } from '../../core/async.ts';
+import { deadline } from '../../core/deadline.ts';
 import { isAbortError, MarshalError } from '../../core/errors.ts';
 import { AGENT_ERRORS } from '../errors.ts';
 import type { ChatModel, ChatRequest, ChatResponse, RetryInfo } from '../model.ts';
 import { describeFetchFailure, endpointLabel, httpError, retryAfterOf, statusOf } from './http-error.ts';
 import { parseCompletion, toWireRequest } from './wire-format.ts';
-
-export { DEFAULT_BASE_URL, DEFAULT_MODEL, isOpenRouter, resolveApiKey } from './api-key.ts';
 
 export interface OpenAICompatibleOptions {
   /** e.g. `https://openrouter.ai/api/v1` or `http://127.0.0.1:11434/v1`. */
@@ -51,7 +50,9 @@ export function createOpenAICompatibleModel(options: OpenAICompatibleOptions): C
   if (options.apiKey) headers.authorization = `Bearer ${options.apiKey}`;
 
   async function attempt(request: ChatRequest, withFormat: boolean, signal: AbortSignal | undefined) {
-    const attemptSignal = attemptSignalFor(signal, options.timeoutMs);
+    // A strongly held timer per attempt, cleared when the attempt ends (core/deadline.ts).
+    const attemptDeadline = deadline(options.timeoutMs, [signal], `request to ${endpoint}`);
+    const attemptSignal = attemptDeadline.signal;
     let response: Response;
     let text: string;
     try {
@@ -66,6 +67,8 @@ export function createOpenAICompatibleModel(options: OpenAICompatibleOptions): C
     } catch (error) {
       if (signal?.aborted) throw error;
       throw describeFetchFailure(error, endpoint, options.timeoutMs, known);
+    } finally {
+      attemptDeadline.clear();
     }
     if (!response.ok) throw httpError(response, text, endpoint, known);
     let body: unknown;
@@ -129,15 +132,4 @@ function isRetryable(error: unknown): boolean {
   if (error.code !== 'E_LLM_HTTP') return false;
   const status = statusOf(error);
   return status === 429 || (status !== undefined && status >= 500);
-}
-
-function attemptSignalFor(
-  signal: AbortSignal | undefined,
-  timeoutMs: number | undefined,
-): AbortSignal | undefined {
-  const signals: AbortSignal[] = [];
-  if (signal) signals.push(signal);
-  if (timeoutMs !== undefined) signals.push(AbortSignal.timeout(timeoutMs));
-  if (signals.length <= 1) return signals[0];
-  return AbortSignal.any(signals);
 }

@@ -4,7 +4,7 @@
  */
 
 import { z } from 'zod';
-import { MarshalError } from '../../core/errors.ts';
+import { assertNever, MarshalError } from '../../core/errors.ts';
 import { AGENT_ERRORS } from '../errors.ts';
 import type { ChatMessage, ChatRequest, ChatResponse, ToolCall, Usage } from '../model.ts';
 
@@ -27,6 +27,8 @@ export function toWireMessage(message: ChatMessage): Record<string, unknown> {
     }
     case 'tool':
       return { role: 'tool', tool_call_id: message.toolCallId, name: message.name, content: message.content };
+    default:
+      return assertNever(message, 'chat message role');
   }
 }
 

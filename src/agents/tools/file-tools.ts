@@ -8,7 +8,7 @@ import { mkdir, open, stat } from 'node:fs/promises';
 import { dirname, relative } from 'node:path';
 import { z } from 'zod';
 import { writeFileAtomic } from '../../core/atomic-file.ts';
-import { MarshalError } from '../../core/errors.ts';
+import { CORE_ERRORS, MarshalError } from '../../core/errors.ts';
 import { resolveInside } from '../../core/safe-path.ts';
 import { AGENT_ERRORS } from '../errors.ts';
 import type { ToolDefinition } from './tool.ts';
@@ -26,13 +26,38 @@ function toolError(message: string, cause?: unknown): MarshalError {
   return new MarshalError(AGENT_ERRORS.E_TOOL, message, cause === undefined ? {} : { cause });
 }
 
+/** An fs failure named by the workspace-relative path only (Node's messages hold absolute paths). */
 function fsMessage(error: unknown, shown: string): string {
   const code = (error as NodeJS.ErrnoException).code;
   if (code === 'ENOENT') return `file not found: ${shown}`;
   if (code === 'EACCES' || code === 'EPERM') return `permission denied: ${shown}`;
   if (code === 'EISDIR') return `is a directory: ${shown}`;
   if (code === 'ENOTDIR') return `a parent of ${shown} is not a directory`;
-  return `${shown}: ${(error as Error).message}`;
+  return `${shown}: ${typeof code === 'string' ? code : 'cannot be accessed'}`;
+}
+
+/**
+ * `resolveInside` for a tool: the same checks, but its refusal names the path as the model gave
+ * it and "the workspace", never the workspace's absolute path on this machine (issue 14).
+ */
+async function insideWorkspace(workspace: string, path: string): Promise<string> {
+  try {
+    return await resolveInside(workspace, path);
+  } catch (error) {
+    if (error instanceof MarshalError && error.code === CORE_ERRORS.E_PATH_ESCAPE.code) {
+      const reason = String(error.details?.reason ?? 'is outside the workspace').replace(
+        'the root',
+        'the workspace',
+      );
+      // Same code as core's refusal; only the message changes (no absolute workspace path).
+      throw new MarshalError(
+        CORE_ERRORS.E_PATH_ESCAPE,
+        `path ${JSON.stringify(path)} ${reason}; use a path relative to the workspace`,
+        { details: { path, reason } },
+      );
+    }
+    throw error;
+  }
 }
 
 const readParameters = z
@@ -55,7 +80,7 @@ export function readFileTool(
       'Read a UTF-8 text file inside the workspace. Use head or tail to read only the first or last N lines.',
     parameters: readParameters,
     async execute({ path, head, tail }, ctx) {
-      const abs = await resolveInside(workspace, path);
+      const abs = await insideWorkspace(workspace, path);
       const shown = relative(workspace, abs) || '.';
       let text: string;
       let size: number;
@@ -124,7 +149,7 @@ export function writeFileTool(
       'Write text to a file inside the workspace (atomically; creates parent directories). Overwrites unless append is true.',
     parameters: writeParameters,
     async execute({ path, content, append }, ctx) {
-      const abs = await resolveInside(workspace, path);
+      const abs = await insideWorkspace(workspace, path);
       const shown = relative(workspace, abs) || '.';
       let data = Buffer.from(content, 'utf8');
       try {
@@ -138,7 +163,7 @@ export function writeFileTool(
         ctx.signal.throwIfAborted();
         await mkdir(dirname(abs), { recursive: true });
         // Re-check after mkdir: a directory created meanwhile must not have become an escape route.
-        await resolveInside(workspace, path);
+        await insideWorkspace(workspace, path);
         await writeFileAtomic(abs, data);
       } catch (error) {
         if (error instanceof MarshalError || ctx.signal.aborted) throw error;

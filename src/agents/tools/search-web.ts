@@ -4,6 +4,7 @@
  * text. Failures come back as data (`[{"error": "Search failed: ..."}]`), never as a crash.
  */
 import { z } from 'zod';
+import { deadline } from '../../core/deadline.ts';
 import { cleanMessage, endpointLabel } from '../providers/http-error.ts';
 import { collapseWhitespace, htmlToText } from './html-text.ts';
 import { parseSearchResults, type SearchResult } from './parse-search-results.ts';
@@ -44,10 +45,22 @@ async function fetchText(
   url: string,
   options: { signal: AbortSignal; timeoutMs: number; maxBytes: number; userAgent: string },
 ): Promise<{ status: number; contentType: string; text: string }> {
-  const signal = AbortSignal.any([options.signal, AbortSignal.timeout(options.timeoutMs)]);
+  const d = deadline(options.timeoutMs, [options.signal], 'search');
+  try {
+    return await fetchBounded(fetchImpl, url, { ...options, signal: d.signal });
+  } finally {
+    d.clear();
+  }
+}
+
+async function fetchBounded(
+  fetchImpl: typeof fetch,
+  url: string,
+  options: { signal: AbortSignal; maxBytes: number; userAgent: string },
+): Promise<{ status: number; contentType: string; text: string }> {
   const response = await fetchImpl(url, {
     headers: { 'user-agent': options.userAgent, accept: 'text/html,text/plain;q=0.9,*/*;q=0.1' },
-    signal,
+    signal: options.signal,
   });
   const contentType = response.headers.get('content-type') ?? '';
   const chunks: Uint8Array[] = [];

@@ -1,7 +1,7 @@
 /**
  * The tool contract: a name, a description, a zod schema for the arguments and an `execute` that
- * returns the text the model sees. Registry, built-ins and the tools-dir loader are re-exported
- * here so callers need one import.
+ * returns the text the model sees. The registry, the built-ins and the tools-dir
+ * loader live next to it.
  */
 import type { z } from 'zod';
 
@@ -27,8 +27,3 @@ export interface ToolDefinition<P = unknown> {
   /** Runs the tool. Throwing is fine: the message goes back to the model as a tool error. */
   execute(args: P, ctx: ToolContext): Promise<string>;
 }
-
-export { type BuiltinToolsOptions, createBuiltinTools } from './builtin-tools.ts';
-export { type LoadToolsResult, loadToolsDir } from './load-tools-dir.ts';
-export type { SearchOptions } from './search-web.ts';
-export { ToolRegistry } from './tool-registry.ts';

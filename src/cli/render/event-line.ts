@@ -1,6 +1,6 @@
 /** One sanitised line per event, for stderr when it is not a terminal. */
-import type { HeavyEvent } from '../../agents/events.ts';
-import { redactSecrets, sanitizeForLog } from '../../core/log-hygiene.ts';
+import type { HeavyEvent } from '../../agents/index.ts';
+import { assertNever, redactSecrets, sanitizeForLog } from '../../core/index.ts';
 
 function clip(text: string, max = 160): string {
   const clean = sanitizeForLog(redactSecrets(text));
@@ -38,5 +38,7 @@ export function formatEventLine(e: HeavyEvent): string | undefined {
       return `combine: done${e.fallback ? ' (fell back to concatenating the answers)' : ''}${e.note ? `: ${clip(e.note)}` : ''}`;
     case 'run_done':
       return `heavy: done in ${e.durationMs} ms, ${e.usage.promptTokens}+${e.usage.completionTokens} tokens${e.usage.costUsd === null ? '' : `, $${e.usage.costUsd.toFixed(4)}`}`;
+    default:
+      return assertNever(e, 'heavy event');
   }
 }

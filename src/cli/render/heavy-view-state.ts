@@ -2,8 +2,8 @@
  * The live view's model: a pure reducer from {@link HeavyEvent}s to what the view shows, so the
  * rendering can be tested without a terminal.
  */
-import type { AgentStatus } from '../../agents/agent-outcome.ts';
-import type { HeavyEvent } from '../../agents/events.ts';
+import type { AgentStatus, HeavyEvent } from '../../agents/index.ts';
+import { assertNever } from '../../core/index.ts';
 
 export type RowState = 'queued' | 'running' | AgentStatus;
 
@@ -131,6 +131,8 @@ export function reduceView(state: ViewState, e: HeavyEvent): ViewState {
       break;
     case 'llm_request':
       break;
+    default:
+      return assertNever(e, 'heavy event');
   }
   return state;
 }

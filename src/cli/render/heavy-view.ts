@@ -6,8 +6,8 @@
  */
 import type { Writable } from 'node:stream';
 import { createLogUpdate } from 'log-update';
-import type { EventSink, HeavyEvent } from '../../agents/events.ts';
-import { sanitizeForLog } from '../../core/log-hygiene.ts';
+import type { EventSink, HeavyEvent } from '../../agents/index.ts';
+import { sanitizeForLog } from '../../core/index.ts';
 import type { Styler } from '../io.ts';
 import { formatEventLine } from './event-line.ts';
 import { type AgentRow, initialViewState, reduceView, type ViewState } from './heavy-view-state.ts';

@@ -7,6 +7,7 @@
  * - mpirun: one `mpirun` on the coordinator (`--allow-run-as-root` when the coordinator is root).
  * - mlx: one `mlx.launch --hostfile hostfile.json` on the coordinator, with the hostfile JSON.
  */
+import { assertNever } from '../../core/errors.ts';
 import type { Launcher } from '../cluster.ts';
 import type { PlanProcess, PlanRank } from '../plan-schema.ts';
 
@@ -189,5 +190,7 @@ export function launchCommands(input: CommandInput): LaunchCommands {
         ],
       };
     }
+    default:
+      return assertNever(input.launcher);
   }
 }

@@ -1,21 +1,33 @@
 /**
  * The launch runner (effectful): starts every process of a plan, each in its own process group,
- * streams its output line by line (prefixed with its label), collects telemetry, and:
+ * streams its output line by line (prefixed with its label), collects telemetry, and applies the
+ * lifecycle of lifecycle.ts (a pure state machine):
  *
- * - stops every other process as soon as one fails (non-zero exit, signal, or cannot start);
- * - once a process finished cleanly, gives the rest `graceMs` to finish too, then stops and flags
- *   them (`teardown_hang`: torch 1.13's gloo can hang in destroy_process_group);
- * - on abort (SIGINT/SIGTERM) stops everything.
- * Every process is reaped before this returns.
+ * - every other process is stopped as soon as one fails (non-zero exit, signal, or cannot start);
+ * - once a process finished cleanly, the rest get `graceMs` to finish too, then are stopped and
+ *   flagged (`teardown_hang`: torch 1.13's gloo can hang in destroy_process_group);
+ * - on abort (SIGINT/SIGTERM) everything is stopped.
+ *
+ * The grace period is a core `deadline()` (a strongly held timer, cleared when the launch ends),
+ * so it fires under garbage collection. Every process is reaped before this returns.
  */
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { writeJsonAtomic } from '../../core/atomic-file.ts';
-import { MarshalError } from '../../core/errors.ts';
+import { type Deadline, deadline } from '../../core/deadline.ts';
+import { assertNever, MarshalError } from '../../core/errors.ts';
 import { type ExitInfo, type ManagedProcess, spawnProcess } from '../../core/process.ts';
 import type { Plan, PlanProcess } from '../plan-schema.ts';
+import { TRAINING_SETTINGS } from '../settings.ts';
 import { type PreparedCommand, prepareCommand } from '../transport.ts';
-import type { RankObservation, StopReason } from './run-report.ts';
+import {
+  initialLaunchState,
+  type LaunchEffect,
+  type LaunchEvent,
+  type LaunchState,
+  step,
+} from './lifecycle.ts';
+import type { RankObservation } from './run-report.ts';
 import { type Metric, parseMetricLine } from './telemetry.ts';
 
 export interface PreparedProcess {
@@ -40,21 +52,23 @@ export interface RunOptions {
   planPath: string;
   env: Readonly<Record<string, string | undefined>>;
   signal?: AbortSignal;
-  /** How long the others may take after one process finished cleanly (default 60 s). */
+  /** How long the others may take after one process finished cleanly (default: the `graceS` setting). */
   graceMs?: number;
   /** SIGTERM-to-SIGKILL grace when stopping a process (default 5 s). */
   stopGraceMs?: number;
   onLine?: (label: string, stream: 'stdout' | 'stderr', line: string) => void;
+  /** Every state the lifecycle enters, in order (for tests and traces). */
+  onState?: (state: LaunchState) => void;
 }
 
-interface Running {
-  prepared: PreparedProcess;
+interface Slot {
   proc: ManagedProcess | null;
+  exit: ExitInfo | null;
   started: number;
   ended: number | null;
-  exit: ExitInfo | null;
-  stopped: StopReason | null;
 }
+
+type MetricSlot = { sum: number; lines: number; last: Metric | null; hash: string | null };
 
 /** Runs a plan's processes to completion; returns one observation per planned rank. */
 export async function runPlan(plan: Plan, options: RunOptions): Promise<RankObservation[]> {
@@ -62,10 +76,10 @@ export async function runPlan(plan: Plan, options: RunOptions): Promise<RankObse
   if (plan.checkpoint_strategy.enabled && plan.checkpoint_strategy.dir) {
     await mkdir(plan.checkpoint_strategy.dir, { recursive: true });
   }
-  if (dc.hostfile)
-    await writeJsonAtomic(join(plan.distributed_config.processes[0]!.cwd, 'hostfile.json'), dc.hostfile);
-  const metrics = new Map<number, { sum: number; lines: number; last: Metric | null; hash: string | null }>();
-  for (const r of dc.ranks) metrics.set(r.rank, { sum: 0, lines: 0, last: null, hash: null });
+  if (dc.hostfile) await writeJsonAtomic(join(dc.processes[0]!.cwd, 'hostfile.json'), dc.hostfile);
+  const metrics = new Map<number, MetricSlot>(
+    dc.ranks.map((r) => [r.rank, { sum: 0, lines: 0, last: null, hash: null }]),
+  );
   const record = (m: Metric, fallbackRank: number | undefined) => {
     const rank = m.rank ?? fallbackRank;
     const slot = rank === undefined ? undefined : metrics.get(rank);
@@ -76,33 +90,43 @@ export async function runPlan(plan: Plan, options: RunOptions): Promise<RankObse
     if (m.examples > 0 || slot.last === null || slot.last.examples === 0) slot.last = m;
     if (m.param_hash) slot.hash = m.param_hash;
   };
-  const running: Running[] = prepareProcesses(plan, options.planPath).map((prepared) => ({
-    prepared,
-    proc: null,
-    started: Date.now(),
-    ended: null,
-    exit: null,
-    stopped: null,
-  }));
+  const prepared = prepareProcesses(plan, options.planPath);
+  const slots: Slot[] = prepared.map(() => ({ proc: null, exit: null, started: Date.now(), ended: null }));
   const stopGraceMs = options.stopGraceMs ?? 5000;
-  const stopOthers = async (reason: StopReason) => {
-    await Promise.all(
-      running.map(async (r) => {
-        if (r.proc && r.exit === null) {
-          r.stopped = reason;
-          const info = await r.proc.stop({ graceMs: stopGraceMs });
-          r.exit ??= info;
-          r.ended ??= Date.now();
-        }
-      }),
-    );
-  };
-  for (const r of running) {
-    const { process: p, command } = r.prepared;
-    const single = p.ranks.length === 1 ? p.ranks[0] : undefined;
+  const stops: Promise<unknown>[] = [];
+  let grace: Deadline | undefined;
+  let finished!: () => void;
+  const done = new Promise<void>((resolve) => {
+    finished = resolve;
+  });
+
+  // Events are queued so an effect that produces an event (a spawn) never re-enters step().
+  let state = initialLaunchState(prepared.length);
+  const queue: LaunchEvent[] = [];
+  let draining = false;
+  const dispatch = (event: LaunchEvent): void => {
+    queue.push(event);
+    if (draining) return;
+    draining = true;
     try {
-      r.started = Date.now();
-      r.proc = spawnProcess(command.argv, {
+      for (let e = queue.shift(); e !== undefined; e = queue.shift()) {
+        const next = step(state, e);
+        if (next.state !== state) options.onState?.(next.state);
+        state = next.state;
+        for (const effect of next.effects) perform(effect);
+      }
+    } finally {
+      draining = false;
+    }
+  };
+
+  const spawn = (index: number): void => {
+    const { process: p, command } = prepared[index]!;
+    const slot = slots[index]!;
+    const single = p.ranks.length === 1 ? p.ranks[0] : undefined;
+    slot.started = Date.now();
+    try {
+      slot.proc = spawnProcess(command.argv, {
         ...(command.cwd ? { cwd: command.cwd } : {}),
         env: { ...options.env, ...command.env },
         pdeathsig: true,
@@ -115,88 +139,79 @@ export async function runPlan(plan: Plan, options: RunOptions): Promise<RankObse
       });
     } catch (err) {
       if (!(err instanceof MarshalError)) throw err;
-      r.stopped = 'spawn_failed';
-      r.exit = { code: null, signal: null };
-      r.ended = Date.now();
+      slot.exit = { code: null, signal: null };
+      slot.ended = Date.now();
       options.onLine?.(p.label, 'stderr', err.message);
-      await stopOthers('peer_failed');
-      // The rest never start: they count as stopped because a peer failed.
-      for (const rest of running)
-        if (rest.proc === null && rest.stopped === null) rest.stopped = 'peer_failed';
-      break;
+      queue.push({ type: 'spawn_failed', index });
+      return;
     }
+    void slot.proc.exited.then((info) => {
+      slot.exit ??= info;
+      slot.ended ??= Date.now();
+      dispatch({ type: 'exited', index, code: info.code });
+    });
+    queue.push({ type: 'spawned', index });
+  };
+
+  const perform = (effect: LaunchEffect): void => {
+    switch (effect.type) {
+      case 'spawn':
+        spawn(effect.index);
+        return;
+      case 'stop':
+        for (const i of effect.indices) {
+          const proc = slots[i]!.proc;
+          if (proc) stops.push(proc.stop({ graceMs: stopGraceMs }));
+        }
+        return;
+      case 'start_grace':
+        grace = deadline(
+          options.graceMs ?? TRAINING_SETTINGS.graceS.default * 1000,
+          [],
+          'launch grace period',
+        );
+        grace.signal.addEventListener('abort', () => dispatch({ type: 'grace_expired' }), { once: true });
+        return;
+      case 'clear_grace':
+        grace?.clear();
+        return;
+      case 'finish':
+        finished();
+        return;
+      default:
+        assertNever(effect);
+    }
+  };
+
+  const onAbort = () => dispatch({ type: 'aborted' });
+  options.signal?.addEventListener('abort', onAbort, { once: true });
+  try {
+    if (options.signal?.aborted) dispatch({ type: 'aborted' });
+    dispatch({ type: 'start' });
+    await done;
+    // Stopping resolves once each group is reaped (SIGKILL after stopGraceMs if need be).
+    await Promise.all(stops);
+  } finally {
+    grace?.clear();
+    options.signal?.removeEventListener('abort', onAbort);
   }
-  await supervise(running, options, stopOthers);
+  const end = Date.now();
   return dc.ranks.map((rank) => {
-    const r = running.find((x) => x.prepared.process.ranks.includes(rank.rank))!;
+    const index = prepared.findIndex((x) => x.process.ranks.includes(rank.rank));
+    const slot = slots[index]!;
     const m = metrics.get(rank.rank)!;
     return {
       rank: rank.rank,
       node: rank.node,
       expectedExamples: rank.examples,
-      exitCode: r.exit?.code ?? null,
-      signal: r.exit?.signal ?? null,
-      durationMs: (r.ended ?? Date.now()) - r.started,
+      exitCode: slot.exit?.code ?? null,
+      signal: slot.exit?.signal ?? null,
+      durationMs: (slot.ended ?? end) - slot.started,
       examplesProcessed: m.sum,
       metricLines: m.lines,
       lastTelemetry: m.last,
       finalParamHash: m.hash,
-      stopped: r.stopped,
+      stopped: state.procs[index]!.stopped,
     };
   });
-}
-
-/** Waits for every process, applying the fail-fast, grace and abort rules. */
-async function supervise(
-  running: Running[],
-  options: RunOptions,
-  stopOthers: (r: StopReason) => Promise<void>,
-) {
-  const live = () => running.filter((r) => r.proc && r.exit === null);
-  let graceTimer: NodeJS.Timeout | undefined;
-  let wake: () => void = () => {};
-  const onAbort = () => wake();
-  options.signal?.addEventListener('abort', onAbort, { once: true });
-  try {
-    for (const r of running) {
-      void r.proc?.exited.then((info) => {
-        r.exit ??= info;
-        r.ended ??= Date.now();
-        wake();
-      });
-    }
-    let graceExpired = false;
-    while (live().length > 0) {
-      await new Promise<void>((resolve) => {
-        wake = resolve;
-        if (
-          options.signal?.aborted ||
-          graceExpired ||
-          running.some((r) => r.exit && r.exit.code !== 0 && r.stopped === null)
-        )
-          resolve();
-      });
-      if (options.signal?.aborted) {
-        await stopOthers('aborted');
-        break;
-      }
-      if (running.some((r) => r.exit && r.exit.code !== 0 && r.stopped === null)) {
-        await stopOthers('peer_failed');
-        break;
-      }
-      if (graceExpired) {
-        await stopOthers('teardown_hang');
-        break;
-      }
-      if (graceTimer === undefined && running.some((r) => r.exit?.code === 0) && live().length > 0) {
-        graceTimer = setTimeout(() => {
-          graceExpired = true;
-          wake();
-        }, options.graceMs ?? 60_000);
-      }
-    }
-  } finally {
-    clearTimeout(graceTimer);
-    options.signal?.removeEventListener('abort', onAbort);
-  }
 }

@@ -1,0 +1,123 @@
+/**
+ * The use cases of `marshal heavy` and `marshal ask` as library calls: load the settings (flags
+ * over marshal.yaml over defaults, with the config's trust policy), run a heavy job or one
+ * question, and turn "no agent answered" into E_NO_ANSWER.
+ */
+import { deadline } from '../core/deadline.ts';
+import { MarshalError } from '../core/errors.ts';
+import type { AgentOutcome } from './agent-outcome.ts';
+import { type LoadedConfig, loadMarshalConfig } from './config.ts';
+import { AGENT_ERRORS } from './errors.ts';
+import type { EventSink } from './events.ts';
+import {
+  type AgentSettings,
+  checkWorkspace,
+  resolveSettings,
+  type SettingFlags,
+} from './resolve-settings.ts';
+import { runAgent } from './run-agent.ts';
+import { type HeavyResult, runHeavy } from './run-heavy.ts';
+import type { AgentRuntime } from './runtime.ts';
+
+type Env = Readonly<Record<string, string | undefined>>;
+
+/** Settings of a run and the config they came from (its `trust` and `ignored` for the caller to report). */
+export interface LoadedAgentSettings {
+  settings: AgentSettings;
+  config: LoadedConfig;
+}
+
+/** Loads marshal.yaml (`configPath`, else a discovered `./marshal.yaml`) and merges `flags` over it. */
+export async function loadAgentSettings(options: {
+  flags: SettingFlags;
+  configPath?: string | undefined;
+  cwd: string;
+  env: Env;
+}): Promise<LoadedAgentSettings> {
+  const config = await loadMarshalConfig({
+    configPath: options.configPath,
+    cwd: options.cwd,
+    env: options.env,
+  });
+  const settings = resolveSettings(options.flags, config, options.cwd);
+  await checkWorkspace(settings);
+  return { settings, config };
+}
+
+export interface JobOptions {
+  signal?: AbortSignal | undefined;
+  onEvent?: EventSink | undefined;
+}
+
+/** A heavy run with these settings. */
+export function runHeavyFromSettings(
+  question: string,
+  settings: AgentSettings,
+  runtime: AgentRuntime,
+  options: JobOptions = {},
+): Promise<HeavyResult> {
+  return runHeavy(question, {
+    model: runtime.model,
+    modelId: settings.model,
+    decomposeModelId: settings.decomposeModel,
+    combineModelId: settings.combineModel,
+    agents: settings.agents,
+    strategy: settings.strategy,
+    timeoutMs: settings.timeoutMs,
+    agentTimeoutMs: settings.agentTimeoutMs,
+    combineTimeoutMs: settings.combineTimeoutMs,
+    maxIterations: settings.maxIterations,
+    concurrency: settings.concurrency,
+    temperature: settings.temperature,
+    tools: runtime.tools,
+    workspace: settings.workspace,
+    prompts: settings.prompts,
+    perAgent: settings.perAgent,
+    signal: options.signal,
+    onEvent: options.onEvent,
+  });
+}
+
+/** One agent answering `question` (`ask`), bounded by the run's and the agent's timeout. */
+export async function runAskFromSettings(
+  question: string,
+  settings: AgentSettings,
+  runtime: AgentRuntime,
+  options: JobOptions = {},
+): Promise<AgentOutcome> {
+  const ms = Math.min(settings.timeoutMs, settings.agentTimeoutMs ?? Number.POSITIVE_INFINITY);
+  const d = deadline(ms, [options.signal], 'the answer');
+  try {
+    return await runAgent({
+      id: 'agent-1',
+      model: runtime.model,
+      modelId: settings.model,
+      systemPrompt: settings.prompts.system,
+      originalQuestion: question,
+      question,
+      tools: runtime.tools,
+      maxIterations: settings.maxIterations,
+      signal: d.signal,
+      workspace: settings.workspace,
+      ...(settings.temperature === undefined ? {} : { temperature: settings.temperature }),
+      ...(options.onEvent ? { onEvent: options.onEvent } : {}),
+    });
+  } finally {
+    d.clear();
+  }
+}
+
+/** E_NO_ANSWER (exit 3) when a heavy result has no answer or an ask outcome did not succeed; else undefined. */
+export function noAnswerError(result: HeavyResult | AgentOutcome): MarshalError | undefined {
+  if ('agents' in result) {
+    if (result.answer !== null) return undefined;
+    const counts = result.agents.map((a) => `${a.id}: ${a.status}`).join(', ');
+    return new MarshalError(AGENT_ERRORS.E_NO_ANSWER, `no agent produced an answer (${counts})`, {
+      details: { statuses: result.agents.map((a) => a.status) },
+    });
+  }
+  if (result.status === 'ok') return undefined;
+  return new MarshalError(AGENT_ERRORS.E_NO_ANSWER, `no answer: ${result.status}`, {
+    details: { statuses: [result.status] },
+  });
+}

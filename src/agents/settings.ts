@@ -1,0 +1,130 @@
+/**
+ * Every setting of `heavy` / `ask`, written once: its zod schema (type and bounds), its default
+ * and its help text. The marshal.yaml schema, the library's option checks, the CLI's flag parsing
+ * and `--help` all derive from this table, so a default or a bound cannot drift between them.
+ * Names are setting names (`agents`, `requestTimeout`), never CLI flags: the CLI maps them.
+ */
+import { z } from 'zod';
+import { InvalidInputError } from '../core/errors.ts';
+import { COMBINE_STRATEGIES } from './combine/index.ts';
+import { DEFAULT_BASE_URL, DEFAULT_MODEL } from './providers/api-key.ts';
+
+/** One setting: schema (bounds included), default when it has one, help text, unit of numbers. */
+export interface SettingSpec<S extends z.ZodType = z.ZodType> {
+  schema: S;
+  default?: z.output<S>;
+  help: string;
+  unit?: 'seconds';
+}
+
+/** URL schemes the provider and the search tool accept. */
+export const URL_SCHEMES = ['http:', 'https:'] as const;
+
+/** True for an absolute http(s) URL; `file:`, `ftp:`, `javascript:`, `data:` ... are refused. */
+export function isHttpUrl(value: string): boolean {
+  try {
+    return (URL_SCHEMES as readonly string[]).includes(new URL(value).protocol);
+  } catch {
+    return false;
+  }
+}
+
+const seconds = z.number().min(0.001).max(86_400);
+const httpUrl = z.string().refine(isHttpUrl, { message: 'expected an http or https URL' });
+
+/** The settings table. */
+export const SETTINGS = {
+  model: { schema: z.string().min(1), default: DEFAULT_MODEL, help: 'model id' },
+  baseUrl: {
+    schema: httpUrl,
+    default: DEFAULT_BASE_URL,
+    help: 'OpenAI-compatible endpoint (http or https)',
+  },
+  retries: {
+    schema: z.int().min(0).max(10),
+    default: 3,
+    help: 'retries of an LLM request on 429/5xx/connection errors/request timeouts',
+  },
+  requestTimeout: {
+    schema: seconds,
+    default: 120,
+    unit: 'seconds',
+    help: 'bound on each LLM request (a timed-out one is retried)',
+  },
+  agents: { schema: z.int().min(1).max(64), default: 4, help: 'number of agents' },
+  strategy: {
+    schema: z.enum(COMBINE_STRATEGIES),
+    default: 'synthesize',
+    help: `how answers are combined: ${COMBINE_STRATEGIES.join(', ')}`,
+  },
+  timeout: { schema: seconds, default: 300, unit: 'seconds', help: 'deadline of the whole run' },
+  agentTimeout: { schema: seconds, unit: 'seconds', help: 'deadline of each agent, from its start' },
+  combineTimeout: {
+    schema: seconds,
+    unit: 'seconds',
+    help: 'minimum time of the combine step; default min(30 s, 10% of timeout)',
+  },
+  concurrency: { schema: z.int().min(1).max(64), help: 'agents running at once; default all' },
+  maxIterations: { schema: z.int().min(1).max(100), default: 10, help: 'chat calls per agent' },
+  temperature: { schema: z.number().min(0).max(2), help: 'sampling temperature' },
+} as const satisfies Record<string, SettingSpec>;
+
+export type SettingName = keyof typeof SETTINGS;
+
+/** Help text with the default and unit: `deadline of the whole run, seconds; default 300`. */
+export function settingHelp(name: SettingName): string {
+  const spec: SettingSpec = SETTINGS[name];
+  const unit = spec.unit ? `, ${spec.unit}` : '';
+  return spec.default === undefined ? `${spec.help}${unit}` : `${spec.help}${unit}; default ${spec.default}`;
+}
+
+/** The default of `name` as text for help ("300"), or undefined. */
+export function settingDefaultText(name: SettingName): string | undefined {
+  const spec: SettingSpec = SETTINGS[name];
+  return spec.default === undefined ? undefined : String(spec.default);
+}
+
+/** Numeric bounds of `name` (for parsing a number before validating it). */
+export function settingBounds(name: SettingName): { min?: number; max?: number; integer?: boolean } {
+  const schema = SETTINGS[name].schema as unknown as {
+    minValue?: number | null;
+    maxValue?: number | null;
+    isInt?: boolean;
+  };
+  const bounds: { min?: number; max?: number; integer?: boolean } = {};
+  if (typeof schema.minValue === 'number') bounds.min = schema.minValue;
+  if (typeof schema.maxValue === 'number') bounds.max = schema.maxValue;
+  if (schema.isInt === true) bounds.integer = true;
+  return bounds;
+}
+
+/** What `name` expects, for error messages: "an integer from 1 to 64". */
+export function settingExpectation(name: SettingName): string {
+  const { min, max, integer } = settingBounds(name);
+  if (min === undefined && max === undefined) {
+    const schema = SETTINGS[name].schema as unknown as { options?: readonly string[] };
+    if (Array.isArray(schema.options)) return `one of ${schema.options.join(', ')}`;
+    return name === 'baseUrl' ? 'an http or https URL' : 'a valid value';
+  }
+  return `${integer ? 'an integer' : 'a number'} from ${min} to ${max}`;
+}
+
+/**
+ * Validates `value` against setting `name` and returns it; throws E_INVALID_INPUT naming the
+ * setting (or `field`, e.g. a config key) and the value.
+ */
+export function checkSetting<N extends SettingName>(
+  name: N,
+  value: unknown,
+  field: string = name,
+): z.output<(typeof SETTINGS)[N]['schema']> {
+  const result = SETTINGS[name].schema.safeParse(value);
+  if (!result.success) throw new InvalidInputError(field, value, `expected ${settingExpectation(name)}`);
+  return result.data as z.output<(typeof SETTINGS)[N]['schema']>;
+}
+
+/** `SETTINGS[name].schema`, optional, described with its help and default (for marshal.yaml). */
+export function configField<N extends SettingName>(name: N): z.ZodOptional<(typeof SETTINGS)[N]['schema']> {
+  const schema = SETTINGS[name].schema as (typeof SETTINGS)[N]['schema'];
+  return z.optional(schema).describe(settingHelp(name)) as z.ZodOptional<(typeof SETTINGS)[N]['schema']>;
+}

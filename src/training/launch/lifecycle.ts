@@ -1,0 +1,188 @@
+/**
+ * The launch lifecycle as a state union with a pure step function: no process, clock or timer
+ * here. The runner (runner.ts) feeds it events and performs the effects it returns.
+ *
+ * ```
+ *             spawned (last)              clean exit, others live
+ *  starting ──────────────────> running ───────────────────────────> grace
+ *     │  spawn_failed / a failure   │ a failure / aborted              │ a failure / aborted
+ *     │  / aborted                  v                                  │ grace_expired
+ *     └──────────────────────> stopping(reason) <──────────────────────┘
+ *                                   │ every started process exited
+ *  running / grace ── every started process exited ──> done <──┘
+ * ```
+ *
+ * A failure is an exit other than code 0 (a signal included) of a process nobody stopped. Entering
+ * `stopping` marks every live process with the stop reason and asks the runner to stop it;
+ * processes not started yet are marked and never start. `done` is entered once, with `finish`.
+ */
+import { assertNever } from '../../core/errors.ts';
+import type { StopReason } from './run-report.ts';
+
+/** What the machine knows of one planned process. */
+export interface ProcSlot {
+  phase: 'pending' | 'live' | 'exited';
+  /** Exit code (null: killed by a signal, or it never ran). */
+  code: number | null;
+  /** Why marshal stopped it (or why it never ran); null when it ended on its own. */
+  stopped: StopReason | null;
+}
+
+export type LaunchState =
+  | { kind: 'starting'; procs: readonly ProcSlot[] }
+  | { kind: 'running'; procs: readonly ProcSlot[] }
+  | { kind: 'grace'; procs: readonly ProcSlot[] }
+  | { kind: 'stopping'; reason: StopReason; procs: readonly ProcSlot[] }
+  | { kind: 'done'; procs: readonly ProcSlot[] };
+
+export type LaunchEvent =
+  | { type: 'start' }
+  | { type: 'spawned'; index: number }
+  | { type: 'spawn_failed'; index: number }
+  | { type: 'exited'; index: number; code: number | null }
+  | { type: 'grace_expired' }
+  | { type: 'aborted' };
+
+export type LaunchEffect =
+  | { type: 'spawn'; index: number }
+  | { type: 'stop'; indices: number[]; reason: StopReason }
+  | { type: 'start_grace' }
+  | { type: 'clear_grace' }
+  | { type: 'finish' };
+
+export interface Step {
+  state: LaunchState;
+  effects: LaunchEffect[];
+}
+
+/** The state before anything started: `n` pending processes. */
+export function initialLaunchState(n: number): LaunchState {
+  return {
+    kind: 'starting',
+    procs: Array.from({ length: n }, () => ({ phase: 'pending' as const, code: null, stopped: null })),
+  };
+}
+
+const live = (procs: readonly ProcSlot[]) => procs.some((p) => p.phase === 'live');
+const update = (procs: readonly ProcSlot[], index: number, slot: Partial<ProcSlot>): ProcSlot[] =>
+  procs.map((p, i) => (i === index ? { ...p, ...slot } : p));
+const stay = (state: LaunchState): Step => ({ state, effects: [] });
+
+/** Stops every live process and cancels the pending ones, for `reason`. */
+function stopAll(procs: readonly ProcSlot[], reason: StopReason, extra: LaunchEffect[] = []): Step {
+  const indices = procs.flatMap((p, i) => (p.phase === 'live' ? [i] : []));
+  const next = procs.map((p): ProcSlot => {
+    if (p.phase === 'live') return { ...p, stopped: reason };
+    if (p.phase === 'pending') return { phase: 'exited', code: null, stopped: reason };
+    return p;
+  });
+  if (indices.length === 0)
+    return { state: { kind: 'done', procs: next }, effects: [...extra, { type: 'finish' }] };
+  return {
+    state: { kind: 'stopping', reason, procs: next },
+    effects: [...extra, { type: 'stop', indices, reason }],
+  };
+}
+
+/** After every process started, or after a clean exit: run on, give the rest a grace, or finish. */
+function settle(procs: readonly ProcSlot[], kind: 'running' | 'grace'): Step {
+  if (!live(procs))
+    return {
+      state: { kind: 'done', procs },
+      effects: [...(kind === 'grace' ? [{ type: 'clear_grace' as const }] : []), { type: 'finish' }],
+    };
+  const cleanExit = procs.some((p) => p.phase === 'exited' && p.code === 0);
+  if (kind === 'running' && cleanExit)
+    return { state: { kind: 'grace', procs }, effects: [{ type: 'start_grace' }] };
+  return stay({ kind, procs });
+}
+
+/** The pure transition: the next state and the effects to perform, for every state and event. */
+export function step(state: LaunchState, event: LaunchEvent): Step {
+  switch (state.kind) {
+    case 'starting':
+      switch (event.type) {
+        case 'start':
+          return state.procs.length === 0
+            ? { state: { kind: 'done', procs: state.procs }, effects: [{ type: 'finish' }] }
+            : { state, effects: [{ type: 'spawn', index: 0 }] };
+        case 'spawned': {
+          const procs = update(state.procs, event.index, { phase: 'live' });
+          const next = procs.findIndex((p) => p.phase === 'pending');
+          if (next !== -1)
+            return { state: { kind: 'starting', procs }, effects: [{ type: 'spawn', index: next }] };
+          return settle(procs, 'running');
+        }
+        case 'spawn_failed':
+          return stopAll(
+            update(state.procs, event.index, { phase: 'exited', stopped: 'spawn_failed' }),
+            'peer_failed',
+          );
+        case 'exited': {
+          const procs = update(state.procs, event.index, { phase: 'exited', code: event.code });
+          // Spawning goes on; a failure stops the ones started and cancels the rest.
+          return event.code === 0 ? stay({ kind: 'starting', procs }) : stopAll(procs, 'peer_failed');
+        }
+        case 'aborted':
+          return stopAll(state.procs, 'aborted');
+        case 'grace_expired':
+          return stay(state);
+        default:
+          return assertNever(event);
+      }
+    case 'running':
+    case 'grace': {
+      const clear: LaunchEffect[] = state.kind === 'grace' ? [{ type: 'clear_grace' }] : [];
+      switch (event.type) {
+        case 'exited': {
+          const procs = update(state.procs, event.index, { phase: 'exited', code: event.code });
+          if (event.code !== 0) return stopAll(procs, 'peer_failed', clear);
+          return settle(procs, state.kind);
+        }
+        case 'aborted':
+          return stopAll(state.procs, 'aborted', clear);
+        case 'grace_expired':
+          return state.kind === 'grace' ? stopAll(state.procs, 'teardown_hang') : stay(state);
+        case 'start':
+        case 'spawned':
+        case 'spawn_failed':
+          return stay(state);
+        default:
+          return assertNever(event);
+      }
+    }
+    case 'stopping':
+      switch (event.type) {
+        case 'exited': {
+          const procs = update(state.procs, event.index, { phase: 'exited', code: event.code });
+          return live(procs)
+            ? stay({ kind: 'stopping', reason: state.reason, procs })
+            : { state: { kind: 'done', procs }, effects: [{ type: 'finish' }] };
+        }
+        case 'spawned': {
+          // Started after the stop was decided: it is stopped too.
+          const procs = update(state.procs, event.index, { phase: 'live', stopped: state.reason });
+          return {
+            state: { kind: 'stopping', reason: state.reason, procs },
+            effects: [{ type: 'stop', indices: [event.index], reason: state.reason }],
+          };
+        }
+        case 'spawn_failed': {
+          const procs = update(state.procs, event.index, { phase: 'exited', stopped: 'spawn_failed' });
+          return live(procs)
+            ? stay({ kind: 'stopping', reason: state.reason, procs })
+            : { state: { kind: 'done', procs }, effects: [{ type: 'finish' }] };
+        }
+        case 'start':
+        case 'grace_expired':
+        case 'aborted':
+          return stay(state);
+        default:
+          return assertNever(event);
+      }
+    case 'done':
+      return stay(state);
+    default:
+      return assertNever(state);
+  }
+}

@@ -1,0 +1,124 @@
+/**
+ * Deadlines under garbage collection (issue 8 §1). The CLI runs in a child process started with
+ * `--expose-gc` and a preload that churns and calls gc() every few milliseconds; some agents hang
+ * on the fake endpoint. The run must end at its deadline with the finished agents kept. On Node 20
+ * a deadline made of `AbortSignal.timeout` inside `AbortSignal.any` is collected and never fires,
+ * and the process then runs until the safety kill below.
+ */
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import type { HeavyResult } from '../../src/agents/index.ts';
+import { type FakeReply, type RecordedRequest, startFakeOpenAIServer } from '../../src/testing/index.ts';
+
+const CHURN = fileURLToPath(new URL('../fixtures/agents/gc-churn.mjs', import.meta.url));
+const DRIVER = fileURLToPath(new URL('../fixtures/agents/main-driver.ts', import.meta.url));
+/** tsx by URL: the child runs in a temp dir, where a bare `tsx` would not resolve. */
+const TSX = import.meta.resolve('tsx');
+const SUBS = ['first angle?', 'second angle?', 'third angle?', 'fourth angle?'];
+/** Safety bound only: far past every deadline under test; reaching it means a deadline never fired. */
+const KILL_AFTER_MS = 45_000;
+
+interface Run {
+  code: number | null;
+  killed: boolean;
+  stdout: string;
+  stderr: string;
+}
+
+function runUnderGc(args: string[], cwd: string): Promise<Run> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(
+      process.execPath,
+      ['--expose-gc', '--import', TSX, '--import', CHURN, DRIVER, ...args],
+      { cwd, env: { PATH: process.env.PATH, HOME: cwd, NO_COLOR: '1' }, stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    let stdout = '';
+    let stderr = '';
+    let killed = false;
+    child.stdout.on('data', (c: Buffer) => {
+      stdout += c.toString();
+    });
+    child.stderr.on('data', (c: Buffer) => {
+      stderr += c.toString();
+    });
+    const timer = setTimeout(() => {
+      killed = true;
+      child.kill('SIGKILL');
+    }, KILL_AFTER_MS);
+    child.on('error', reject);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, killed, stdout, stderr });
+    });
+  });
+}
+
+function who(req: RecordedRequest): number | 'decompose' | 'combine' {
+  const t = JSON.stringify(req.body);
+  if (t.includes('orchestrator')) return 'decompose';
+  if (t.includes('research agents each investigated')) return 'combine';
+  return SUBS.findIndex((s) => t.includes(s));
+}
+
+/** Agents 1 and 2 answer, agents 3 and 4 hang forever. */
+function halfHanging(req: RecordedRequest): FakeReply {
+  const w = who(req);
+  if (w === 'decompose') return { content: JSON.stringify(SUBS) };
+  if (w === 'combine') return { content: 'COMBINED' };
+  if (w === 0 || w === 1) return { content: `answer ${w + 1}` };
+  return { hang: true };
+}
+
+describe('heavy deadlines under GC pressure (child process with --expose-gc and a churn loop)', () => {
+  let dir: string;
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'marshal-heavy-gc-'));
+  });
+  after(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  for (const flag of ['--timeout', '--agent-timeout'] as const) {
+    it(`${flag} 2 ends the run with the finished agents kept`, async () => {
+      const server = await startFakeOpenAIServer(halfHanging);
+      try {
+        const r = await runUnderGc(
+          ['heavy', '--base-url', server.url, '-n', '4', '--json', flag, '2', 'What is it?'],
+          dir,
+        );
+        assert.equal(r.killed, false, `the deadline never fired; stderr:\n${r.stderr}`);
+        assert.equal(r.code, 0, r.stderr);
+        const result = JSON.parse(r.stdout) as HeavyResult;
+        assert.deepEqual(
+          result.agents.map((a) => a.status),
+          ['ok', 'ok', 'timeout', 'timeout'],
+        );
+        assert.equal(result.answer, 'COMBINED');
+      } finally {
+        await server.close();
+      }
+    });
+  }
+
+  for (const flag of ['--timeout', '--agent-timeout'] as const) {
+    it(`ask ${flag} 2 against a hung endpoint ends with status timeout (exit 3)`, async () => {
+      const server = await startFakeOpenAIServer(() => ({ hang: true }));
+      try {
+        const r = await runUnderGc(
+          ['ask', '--base-url', server.url, '--json', flag, '2', 'What is it?'],
+          dir,
+        );
+        assert.equal(r.killed, false, `the deadline never fired; stderr:\n${r.stderr}`);
+        assert.equal(r.code, 3, r.stderr);
+        assert.equal((JSON.parse(r.stdout) as { status: string }).status, 'timeout');
+      } finally {
+        await server.close();
+      }
+    });
+  }
+});
