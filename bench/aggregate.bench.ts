@@ -20,7 +20,12 @@ import { closeSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { AGGREGATION_RULES, type AggregationRule, aggregate } from '../src/training/aggregate/index.ts';
+import {
+  AGGREGATION_RULES,
+  type AggregationRule,
+  aggregate,
+  referenceAggregate,
+} from '../src/training/aggregate/index.ts';
 
 const PYTHON = '/usr/bin/python3';
 const SCRIPT = fileURLToPath(new URL('./numpy_aggregate.py', import.meta.url));
@@ -73,6 +78,38 @@ interface Row {
   oursCpu: number;
   numpyCpu: number;
   agree: string;
+  /** Largest |ours - reference| / max(1, |reference|), or 'SELECTION' when the selection differs. */
+  precision: string;
+}
+
+/** Coordinates the separable rules are checked on. */
+const SAMPLE = 4096;
+const SEPARABLE: ReadonlySet<AggregationRule> = new Set(['mean', 'median', 'trimmed-mean']);
+
+function referenceCheck(
+  rule: AggregationRule,
+  vectors: Float32Array[],
+  f: number,
+  result: Float64Array,
+  selected: number[] | undefined,
+): { text: string; ok: boolean } {
+  const d = result.length;
+  let coords = Array.from({ length: d }, (_, k) => k);
+  let rows: ArrayLike<number>[] = vectors;
+  if (SEPARABLE.has(rule) && d > SAMPLE) {
+    coords = Array.from({ length: SAMPLE }, (_, t) => Math.floor((t * d) / SAMPLE));
+    rows = vectors.map((v) => Float64Array.from(coords, (k) => v[k]!));
+  }
+  const ref = referenceAggregate(rule, rows, { f });
+  if (ref.selected && JSON.stringify(ref.selected) !== JSON.stringify(selected)) {
+    return { text: 'SELECTION', ok: false };
+  }
+  let worst = 0;
+  coords.forEach((k, t) => {
+    const e = ref.result[t]!;
+    worst = Math.max(worst, Math.abs(result[k]! - e) / Math.max(1, Math.abs(e)));
+  });
+  return { text: worst.toExponential(1), ok: worst <= 1e-9 };
 }
 
 function warmUp(): void {
@@ -92,7 +129,14 @@ function runCase(n: number, d: number, dir: string): Row[] {
   const vectors = Array.from({ length: n }, (_, i) => data.subarray(i * d, (i + 1) * d));
   const ours = new Map<
     AggregationRule,
-    { seconds: number; cpu: number; sum: number; head: number[]; selected?: number[] | undefined }
+    {
+      seconds: number;
+      cpu: number;
+      sum: number;
+      head: number[];
+      selected?: number[] | undefined;
+      precision: { text: string; ok: boolean };
+    }
   >();
   for (const rule of rules) {
     let best = Number.POSITIVE_INFINITY;
@@ -113,6 +157,7 @@ function runCase(n: number, d: number, dir: string): Row[] {
       sum,
       head: Array.from(last.result.subarray(0, 4)),
       selected: last.selected,
+      precision: referenceCheck(rule, vectors, f, last.result, last.selected),
     });
   }
   const file = join(dir, `x-${n}-${d}.bin`);
@@ -156,6 +201,7 @@ function runCase(n: number, d: number, dir: string): Row[] {
       oursCpu: a.cpu,
       numpyCpu: Math.min(...b.cpu_seconds),
       agree,
+      precision: a.precision.ok ? a.precision.text : `FAIL ${a.precision.text}`,
     };
   });
 }
@@ -173,7 +219,7 @@ const rows: Row[] = [];
 try {
   console.log(
     `${'n'.padStart(3)} ${'d'.padStart(5)}  ${'rule'.padEnd(17)} ${'wall ms'.padStart(9)} ${'numpy'.padStart(9)} ratio ` +
-      ` ${'cpu ms'.padStart(9)} ${'numpy'.padStart(9)} ratio  agree`,
+      ` ${'cpu ms'.padStart(9)} ${'numpy'.padStart(9)} ratio  agree  vs reference`,
   );
   for (const d of ds) {
     for (const n of ns) {
@@ -182,7 +228,7 @@ try {
         console.log(
           `${String(n).padStart(3)} ${d.toExponential(0).replace('+', '').padStart(5)}  ${r.rule.padEnd(17)} ` +
             `${ms(r.ours)} ${ms(r.numpy)} ${(r.ours / r.numpy).toFixed(2).padStart(5)}  ` +
-            `${ms(r.oursCpu)} ${ms(r.numpyCpu)} ${(r.oursCpu / r.numpyCpu).toFixed(2).padStart(5)}  ${r.agree}`,
+            `${ms(r.oursCpu)} ${ms(r.numpyCpu)} ${(r.oursCpu / r.numpyCpu).toFixed(2).padStart(5)}  ${r.agree.padEnd(5)}  ${r.precision}`,
         );
       }
     }
@@ -202,4 +248,4 @@ console.log(
     : `slower than NumPy (cpu time) in ${slower.length}/${rows.length} cases: ` +
         slower.map((r) => `${r.rule} n=${r.n} d=${r.d.toExponential(0)}`).join('; '),
 );
-if (rows.some((r) => r.agree !== 'yes')) process.exitCode = 1;
+if (rows.some((r) => r.agree !== 'yes' || r.precision.startsWith('FAIL'))) process.exitCode = 1;

@@ -82,7 +82,10 @@ def geometric_median(X, f, cap=1000, tol=1e-9):
     D = np.maximum(g[:, None] + g[None, :] - 2 * G, 0)
     off = np.sort(D + np.diag(np.full(n, np.inf)), axis=1)[:, : n - 1]
     scale = np.sort(np.sqrt(off[:, (n - 2) >> 1]))[(n - 1) >> 1] if n > 1 else 0.0
-    nu = 1e-6 * (scale if scale > 0 else np.sqrt(D.max()))
+    if scale == 0:
+        pos = D[D > 0]
+        scale = np.sqrt(pos.min()) if pos.size else 0.0
+    nu = 1e-6 * scale
     alpha = np.full(n, 1 / n)
 
     def dists(a):
@@ -90,14 +93,15 @@ def geometric_median(X, f, cap=1000, tol=1e-9):
         return np.sqrt(np.maximum(g - 2 * ga + a @ ga, 0))
 
     dist = dists(alpha)
-    for _ in range(cap if nu > 0 else 0):
+    for _ in range(cap if scale > 0 else 0):
         w = 1 / np.maximum(nu, dist)
         nxt = w / w.sum()
         step = nxt - alpha
         alpha = nxt
         moved = np.sqrt(max(step @ G @ step, 0))
         dist = dists(alpha)
-        if moved <= tol * dist.sum() / n:
+        # The same stopping rule as marshal: the move against the robust scale.
+        if moved <= tol * scale:
             break
     return weighted_sum(X, alpha), None
 

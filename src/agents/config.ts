@@ -6,6 +6,7 @@
  * options, but what it may not do is dropped and reported in `ignored`:
  *
  * - load code (`tools.dir`),
+ * - widen what the model may touch (`tools.allowWrite`, `tools.allowSecretFiles` set to true),
  * - name the key variable (`provider.apiKeyEnv`) or change where a key is sent (`provider.baseUrl`),
  * - read environment variables (`${VAR}` is kept literally, never interpolated),
  * - reach files past its own directory (`tools.workspace`, `output.trace` outside it).
@@ -105,6 +106,13 @@ async function restrictUntrusted(config: MarshalConfig, dir: string): Promise<st
   if (config.tools?.dir !== undefined) {
     delete config.tools.dir;
     ignored.push('tools.dir');
+  }
+  // A file found in the current directory must not widen what the model may touch.
+  for (const key of ['allowWrite', 'allowSecretFiles'] as const) {
+    if (config.tools?.[key] === true) {
+      delete config.tools[key];
+      ignored.push(`tools.${key}`);
+    }
   }
   if (config.tools?.workspace !== undefined && !(await staysInside(dir, config.tools.workspace))) {
     delete config.tools.workspace;

@@ -8,6 +8,8 @@ import { type EventSink, emitEvent } from './events.ts';
 import { extractJson } from './extract-json.ts';
 import type { ChatMessage, ChatModel, Usage } from './model.ts';
 import { fallbackSubQuestions, fillTemplate } from './prompts.ts';
+import { fatalOf } from './providers/http-error.ts';
+import { stripThink } from './strip-think.ts';
 
 export interface DecomposeOptions {
   model: ChatModel;
@@ -44,35 +46,76 @@ export function normalizeQuestion(q: string): string {
 }
 
 /**
- * Parses a model's reply (a JSON array, possibly in fences or prose, or an object holding one) and
- * checks it holds exactly `n` non-empty, distinct questions. Pure.
+ * Parses a model's reply and picks `n` non-empty, distinct questions. Accepted, after removing
+ * `<think>` blocks: a JSON array of strings, or of objects with a `question` (or `q`, `text`,
+ * `sub_question`) field, or an object holding such an array, bare, fenced or inside prose; else a
+ * numbered or bulleted list. More than `n` items: the first `n` distinct ones. Pure.
  */
 export function parseSubQuestions(text: string | null, n: number): SubQuestionCheck {
-  if (text === null || text.trim() === '') return { ok: false, problem: 'the reply was empty' };
-  const found = extractJson(text, (v) => stringList(v) !== undefined);
-  const list = stringList(found);
+  const visible = text === null ? '' : stripThink(text).content;
+  if (visible.trim() === '') return { ok: false, problem: 'the reply was empty' };
+  const list = questionList(extractJson(visible, (v) => questionList(v) !== undefined)) ?? listItems(visible);
   if (list === undefined) return { ok: false, problem: 'the reply did not contain a JSON array of strings' };
   const questions = list.map((q) => q.trim());
-  if (questions.length !== n) {
+  if (questions.length < n) {
     return { ok: false, problem: `it had ${questions.length} questions instead of exactly ${n}` };
   }
-  if (questions.some((q) => q === '')) return { ok: false, problem: 'some questions were empty' };
+  const picked: string[] = [];
   const seen = new Set<string>();
+  let repeated: string | undefined;
+  let empty = false;
   for (const q of questions) {
     const key = normalizeQuestion(q);
-    if (seen.has(key)) return { ok: false, problem: `the question ${JSON.stringify(q)} appeared twice` };
-    seen.add(key);
+    if (key === '') empty = true;
+    else if (seen.has(key)) repeated ??= q;
+    else if (picked.length < n) {
+      seen.add(key);
+      picked.push(q);
+    }
   }
-  return { ok: true, questions };
+  if (picked.length === n) return { ok: true, questions: picked };
+  if (repeated !== undefined) {
+    return { ok: false, problem: `the question ${JSON.stringify(repeated)} appeared twice` };
+  }
+  return { ok: false, problem: empty ? 'some questions were empty' : `fewer than ${n} distinct questions` };
 }
 
-/** The array of strings `v` is or holds (`{"questions": [...]}`), else undefined. */
-function stringList(v: unknown): string[] | undefined {
+const QUESTION_FIELDS = ['question', 'sub_question', 'subQuestion', 'q', 'text', 'query'] as const;
+
+/** A list item as a question: a string, or an object's question field. */
+function asQuestion(item: unknown): string | undefined {
+  if (typeof item === 'string') return item;
+  if (item === null || typeof item !== 'object' || Array.isArray(item)) return undefined;
+  const record = item as Record<string, unknown>;
+  for (const field of QUESTION_FIELDS) if (typeof record[field] === 'string') return record[field];
+  return undefined;
+}
+
+/** The questions `v` is or holds (`{"questions": [...]}`), else undefined. */
+function questionList(v: unknown): string[] | undefined {
   const arr =
     v !== null && typeof v === 'object' && !Array.isArray(v)
       ? Object.values(v).find((x) => Array.isArray(x))
       : v;
-  return Array.isArray(arr) && arr.length > 0 && arr.every((q) => typeof q === 'string') ? arr : undefined;
+  if (!Array.isArray(arr) || arr.length === 0) return undefined;
+  const out = arr.map(asQuestion);
+  return out.every((q) => q !== undefined) ? out : undefined;
+}
+
+/** Items of a numbered (`1.`, `2)`) or bulleted (`-`, `*`, `•`) list in the text, or undefined. */
+function listItems(text: string): string[] | undefined {
+  const items: string[] = [];
+  for (const line of text.split(/\r?\n/)) {
+    const m = /^\s*(?:\d{1,3}[.)]|[-*•])\s+(.+)$/.exec(line);
+    if (m)
+      items.push(
+        m[1]!
+          .replace(/^\*\*(.+?)\*\*:?\s*/, '$1 ')
+          .replace(/^["'`]|["'`]$/g, '')
+          .trim(),
+      );
+  }
+  return items.length > 0 ? items : undefined;
 }
 
 function responseSchema(n: number) {
@@ -90,8 +133,10 @@ function responseSchema(n: number) {
 }
 
 /**
- * Splits `question` into `n` sub-questions. Never throws for model trouble: after a failed retry
- * (or an abort) it falls back to {@link fallbackSubQuestions} and says why. `n = 1` makes no call.
+ * Splits `question` into `n` sub-questions. Never throws for model trouble except a refusal of
+ * the key or the model (rethrown: nothing else can succeed); after a failed retry (or an abort, such
+ * as its own deadline) it falls back to {@link fallbackSubQuestions} and says why. `n = 1` makes
+ * no call.
  */
 export async function decompose(options: DecomposeOptions): Promise<DecomposeResult> {
   const { model, modelId, question, n, prompt, temperature, signal, onEvent } = options;
@@ -129,6 +174,8 @@ export async function decompose(options: DecomposeOptions): Promise<DecomposeRes
         },
       );
     } catch (err) {
+      // A refused key or model ends the run (fail-fast.ts); the angles would fail the same way.
+      if (fatalOf(err) !== undefined) throw err;
       problem = `the decomposition call failed: ${err instanceof Error ? err.message : String(err)}`;
       if (isAbortError(err) || signal?.aborted) break;
     }

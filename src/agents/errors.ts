@@ -19,7 +19,24 @@ export const AGENT_ERRORS = defineErrors({
     exit: ExitCode.failure,
     meaning: 'the chat endpoint returned a body that is not a valid completion',
   },
-  E_LLM_EMPTY: { exit: ExitCode.noAnswer, meaning: 'the model returned neither text nor tool calls' },
+  E_LLM_REFUSED: {
+    exit: ExitCode.usage,
+    meaning:
+      'the endpoint refused the key (401/403), the model (400/404 naming it) or the account (402): the run ends after the first such reply',
+  },
+  E_LLM_EMPTY: {
+    exit: ExitCode.noAnswer,
+    meaning: 'the model returned neither text nor tool calls (or only reasoning, twice)',
+  },
+  E_LLM_TRUNCATED: {
+    exit: ExitCode.noAnswer,
+    meaning:
+      'the reply hit the token limit (finish_reason length); the partial text is kept, status truncated',
+  },
+  E_LLM_CONTENT_FILTER: {
+    exit: ExitCode.noAnswer,
+    meaning: "the provider's content filter stopped the reply (finish_reason content_filter)",
+  },
   E_MAX_ITERATIONS: {
     exit: ExitCode.noAnswer,
     meaning: 'an agent used all its iterations without a final answer (partial text kept)',

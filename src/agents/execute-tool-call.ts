@@ -139,3 +139,27 @@ function raceAbort<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
     );
   });
 }
+
+/** Tool calls of one assistant message run at once, at most this many in flight by default. */
+export const DEFAULT_TOOL_CONCURRENCY = 4;
+
+/**
+ * Runs the tool calls of one assistant message concurrently, at most `limit` at a time (models
+ * send several independent calls in one message); results come back in the calls' order.
+ */
+export async function executeToolCalls(
+  calls: readonly ToolCall[],
+  options: ExecuteToolCallOptions,
+  limit: number = DEFAULT_TOOL_CONCURRENCY,
+): Promise<ToolCallResult[]> {
+  const results = new Array<ToolCallResult>(calls.length);
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < calls.length) {
+      const i = next++;
+      results[i] = await executeToolCall(calls[i]!, options);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, calls.length)) }, worker));
+  return results;
+}

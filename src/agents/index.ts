@@ -4,7 +4,7 @@
  * OpenAI-compatible provider, the tools API and the marshal.yaml schema.
  */
 
-export type { AgentOutcome, AgentStatus } from './agent-outcome.ts';
+export { type AgentOutcome, type AgentStatus, answerKind } from './agent-outcome.ts';
 export {
   type AgentAnswer,
   COMBINE_STRATEGIES,
@@ -30,6 +30,7 @@ export {
 export { type DecomposeOptions, type DecomposeResult, decompose, parseSubQuestions } from './decompose.ts';
 export { AGENT_ERRORS, type AgentErrorCode } from './errors.ts';
 export { type EventSink, emitEvent, type HeavyEvent, type HeavyEventType, type LlmScope } from './events.ts';
+export { type FailFast, failFast } from './fail-fast.ts';
 export {
   type JobOptions,
   type LoadedAgentSettings,
@@ -45,6 +46,7 @@ export {
   type ChatModel,
   type ChatRequest,
   type ChatResponse,
+  type ReasoningEffort,
   type RetryInfo,
   type ToolCall,
   type ToolSpec,
@@ -60,6 +62,7 @@ export {
 } from './prompts.ts';
 export { DEFAULT_BASE_URL, DEFAULT_MODEL, isOpenRouter, resolveApiKey } from './providers/api-key.ts';
 export { createOpenAICompatibleModel, type OpenAICompatibleOptions } from './providers/openai-compatible.ts';
+export { redactUrl, urlSecrets } from './providers/url-credentials.ts';
 export {
   type AgentSettings,
   checkWorkspace,
@@ -68,6 +71,9 @@ export {
 } from './resolve-settings.ts';
 export { type RunAgentOptions, runAgent } from './run-agent.ts';
 export {
+  combineInputs,
+  DECOMPOSE_TIMEOUT_FLOOR_MS,
+  DECOMPOSE_TIMEOUT_SHARE,
   type HeavyAgentOverride,
   type HeavyAgentResult,
   type HeavyResult,
@@ -87,6 +93,7 @@ export {
   settingHelp,
   URL_SCHEMES,
 } from './settings.ts';
+export { stripThink } from './strip-think.ts';
 export { type BuiltinToolsOptions, createBuiltinTools } from './tools/builtin-tools.ts';
 export { type LoadToolsResult, loadToolsDir } from './tools/load-tools-dir.ts';
 export type { SearchOptions } from './tools/search-web.ts';

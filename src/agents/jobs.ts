@@ -9,6 +9,7 @@ import type { AgentOutcome } from './agent-outcome.ts';
 import { type LoadedConfig, loadMarshalConfig } from './config.ts';
 import { AGENT_ERRORS } from './errors.ts';
 import type { EventSink } from './events.ts';
+import { failFast } from './fail-fast.ts';
 import {
   type AgentSettings,
   checkWorkspace,
@@ -66,6 +67,9 @@ export function runHeavyFromSettings(
     timeoutMs: settings.timeoutMs,
     agentTimeoutMs: settings.agentTimeoutMs,
     combineTimeoutMs: settings.combineTimeoutMs,
+    decomposeTimeoutMs: settings.decomposeTimeoutMs,
+    maxTokens: settings.maxTokens,
+    reasoningEffort: settings.reasoningEffort,
     maxIterations: settings.maxIterations,
     concurrency: settings.concurrency,
     temperature: settings.temperature,
@@ -78,7 +82,10 @@ export function runHeavyFromSettings(
   });
 }
 
-/** One agent answering `question` (`ask`), bounded by the run's and the agent's timeout. */
+/**
+ * One agent answering `question` (`ask`), bounded by the run's and the agent's timeout. Throws
+ * E_LLM_REFUSED when the endpoint refused the key, the model or the account.
+ */
 export async function runAskFromSettings(
   question: string,
   settings: AgentSettings,
@@ -86,11 +93,13 @@ export async function runAskFromSettings(
   options: JobOptions = {},
 ): Promise<AgentOutcome> {
   const ms = Math.min(settings.timeoutMs, settings.agentTimeoutMs ?? Number.POSITIVE_INFINITY);
-  const d = deadline(ms, [options.signal], 'the answer');
+  // A refused key or model ends the answer with one E_LLM_REFUSED (exit 2), not "no answer".
+  const guard = failFast(runtime.model);
+  const d = deadline(ms, [options.signal, guard.signal], 'the answer');
   try {
-    return await runAgent({
+    const outcome = await runAgent({
       id: 'agent-1',
-      model: runtime.model,
+      model: guard.model,
       modelId: settings.model,
       systemPrompt: settings.prompts.system,
       originalQuestion: question,
@@ -100,14 +109,22 @@ export async function runAskFromSettings(
       signal: d.signal,
       workspace: settings.workspace,
       ...(settings.temperature === undefined ? {} : { temperature: settings.temperature }),
+      ...(settings.maxTokens === undefined ? {} : { maxTokens: settings.maxTokens }),
+      ...(settings.reasoningEffort === undefined ? {} : { reasoningEffort: settings.reasoningEffort }),
       ...(options.onEvent ? { onEvent: options.onEvent } : {}),
     });
+    const refusal = guard.refusal();
+    if (refusal !== undefined) throw refusal;
+    return outcome;
   } finally {
     d.clear();
   }
 }
 
-/** E_NO_ANSWER (exit 3) when a heavy result has no answer or an ask outcome did not succeed; else undefined. */
+/**
+ * E_NO_ANSWER (exit 3) when a heavy result has no answer (not even partial work) or an ask
+ * outcome has no answer (ok, or truncated with its partial text); else undefined.
+ */
 export function noAnswerError(result: HeavyResult | AgentOutcome): MarshalError | undefined {
   if ('agents' in result) {
     if (result.answer !== null) return undefined;
@@ -116,7 +133,8 @@ export function noAnswerError(result: HeavyResult | AgentOutcome): MarshalError 
       details: { statuses: result.agents.map((a) => a.status) },
     });
   }
-  if (result.status === 'ok') return undefined;
+  // A truncated answer is still an answer (shown with a warning).
+  if (result.status === 'ok' || (result.status === 'truncated' && result.answer !== null)) return undefined;
   return new MarshalError(AGENT_ERRORS.E_NO_ANSWER, `no answer: ${result.status}`, {
     details: { statuses: [result.status] },
   });

@@ -5,6 +5,7 @@
  */
 import { z } from 'zod';
 import { type HeavyPrompts, placeholdersOf, REQUIRED_PLACEHOLDERS } from './prompts.ts';
+import { looksLikeKey } from './providers/api-key.ts';
 import { configField, isHttpUrl, SETTINGS } from './settings.ts';
 
 function template(kind: keyof HeavyPrompts) {
@@ -29,11 +30,16 @@ export const marshalConfigSchema = z.strictObject({
     .strictObject({
       baseUrl: configField('baseUrl'),
       model: configField('model'),
+      // A key pasted here by mistake must not end up in an error message: `secret` keeps the
+      // value out of it (core config errors), as checkApiKeyEnv does for --api-key-env.
       apiKeyEnv: z
         .string()
-        .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'expected an environment variable NAME such as MY_API_KEY')
+        .refine((v) => !looksLikeKey(v), {
+          message: 'expected an environment variable NAME such as MY_API_KEY',
+          params: { secret: true },
+        })
         .optional()
-        .describe('NAME of the environment variable holding the API key (never the key itself)'),
+        .describe(SETTINGS.apiKeyEnv.help),
       retries: configField('retries'),
       requestTimeout: configField('requestTimeout'),
     })
@@ -42,6 +48,8 @@ export const marshalConfigSchema = z.strictObject({
     .strictObject({
       maxIterations: configField('maxIterations'),
       temperature: configField('temperature'),
+      maxTokens: configField('maxTokens'),
+      reasoningEffort: configField('reasoningEffort'),
     })
     .optional(),
   heavy: z
@@ -51,6 +59,7 @@ export const marshalConfigSchema = z.strictObject({
       timeout: configField('timeout'),
       agentTimeout: configField('agentTimeout'),
       combineTimeout: configField('combineTimeout'),
+      decomposeTimeout: configField('decomposeTimeout'),
       concurrency: configField('concurrency'),
       decomposeModel: SETTINGS.model.schema.optional().describe('model for the decomposition call'),
       combineModel: SETTINGS.model.schema.optional().describe('model for synthesis / judge calls'),
@@ -71,6 +80,8 @@ export const marshalConfigSchema = z.strictObject({
     .strictObject({
       workspace: z.string().min(1).optional().describe('root of the file tools (relative to this file)'),
       dir: z.string().min(1).optional().describe('directory of extra tools (relative to this file)'),
+      allowWrite: configField('allowWrite'),
+      allowSecretFiles: configField('allowSecretFiles'),
       search: z
         .strictObject({
           endpoint: z

@@ -14,7 +14,13 @@ export interface ToolCall {
 export type ChatMessage =
   | { role: 'system'; content: string }
   | { role: 'user'; content: string }
-  | { role: 'assistant'; content: string | null; toolCalls?: ToolCall[] }
+  | {
+      role: 'assistant';
+      content: string | null;
+      toolCalls?: ToolCall[];
+      /** OpenRouter's `reasoning_details`, sent back verbatim on tool turns (reasoning models need them). */
+      reasoningDetails?: unknown[];
+    }
   | { role: 'tool'; toolCallId: string; name: string; content: string };
 
 /** A tool offered to the model: name, description, JSON Schema of its parameters. */
@@ -37,6 +43,8 @@ export interface ChatRequest {
   tools?: ToolSpec[];
   temperature?: number;
   maxTokens?: number;
+  /** Reasoning effort of reasoning models; how it is sent depends on the endpoint (see the provider). */
+  reasoningEffort?: ReasoningEffort;
   /** Ask for a JSON object matching this schema (response_format json_schema) where supported. */
   responseSchema?: { name: string; schema: Record<string, unknown> };
   /** Cancels the request for real (passed to fetch). */
@@ -54,9 +62,19 @@ export interface RetryInfo {
   message: string;
 }
 
+/** `--reasoning-effort`. */
+export type ReasoningEffort = 'low' | 'medium' | 'high';
+
 export interface ChatResponse {
-  /** The assistant text; null when the model answered with tool calls only. */
+  /**
+   * The assistant text, without inline `<think>...</think>` blocks; null when the model answered
+   * with tool calls only (or only reasoned).
+   */
   content: string | null;
+  /** The model's reasoning (`reasoning`, `reasoning_content` or stripped `<think>` text); never an answer. */
+  reasoning?: string;
+  /** OpenRouter's structured `reasoning_details`, to send back with the assistant message. */
+  reasoningDetails?: unknown[];
   toolCalls: ToolCall[];
   finishReason: string | null;
   usage: Usage;

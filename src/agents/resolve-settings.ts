@@ -10,6 +10,7 @@ import { InvalidInputError } from '../core/errors.ts';
 import type { CombineStrategy } from './combine/index.ts';
 import type { LoadedConfig } from './config.ts';
 import type { MarshalConfig } from './marshal-config.ts';
+import type { ReasoningEffort } from './model.ts';
 import { type HeavyPrompts, resolvePrompts } from './prompts.ts';
 import { checkSetting, SETTINGS } from './settings.ts';
 
@@ -21,10 +22,16 @@ export interface SettingFlags {
   strategy?: string | undefined;
   timeoutS?: number | undefined;
   agentTimeoutS?: number | undefined;
+  decomposeTimeoutS?: number | undefined;
   requestTimeoutS?: number | undefined;
   maxIterations?: number | undefined;
+  maxTokens?: number | undefined;
+  reasoningEffort?: ReasoningEffort | undefined;
   workspace?: string | undefined;
   toolsDir?: string | undefined;
+  apiKeyEnv?: string | undefined;
+  allowWrite?: boolean | undefined;
+  allowSecretFiles?: boolean | undefined;
   json?: boolean | undefined;
   trace?: string | undefined;
 }
@@ -41,9 +48,12 @@ export interface AgentSettings {
   timeoutMs: number;
   agentTimeoutMs: number | undefined;
   combineTimeoutMs: number | undefined;
+  decomposeTimeoutMs: number | undefined;
   concurrency: number | undefined;
   maxIterations: number;
   temperature: number | undefined;
+  maxTokens: number | undefined;
+  reasoningEffort: ReasoningEffort | undefined;
   decomposeModel: string | undefined;
   combineModel: string | undefined;
   perAgent: NonNullable<NonNullable<MarshalConfig['heavy']>['perAgent']>;
@@ -53,6 +63,10 @@ export interface AgentSettings {
   workspaceField: string;
   /** Absolute. */
   toolsDir: string | undefined;
+  /** write_file is offered. */
+  allowWrite: boolean;
+  /** read_file may read protected (secret) files. */
+  allowSecretFiles: boolean;
   search: { endpoint?: string | undefined; maxResults?: number | undefined } | undefined;
   prompts: HeavyPrompts;
   json: boolean;
@@ -82,7 +96,7 @@ export function resolveSettings(flags: SettingFlags, loaded: LoadedConfig, cwd: 
   return {
     baseUrl: flags.baseUrl ?? c.provider?.baseUrl ?? SETTINGS.baseUrl.default,
     model: flags.model ?? c.provider?.model ?? SETTINGS.model.default,
-    apiKeyEnv: c.provider?.apiKeyEnv,
+    apiKeyEnv: flags.apiKeyEnv ?? c.provider?.apiKeyEnv,
     retries: c.provider?.retries ?? SETTINGS.retries.default,
     requestTimeoutMs: ms(
       flags.requestTimeoutS ?? c.provider?.requestTimeout ?? SETTINGS.requestTimeout.default,
@@ -92,9 +106,12 @@ export function resolveSettings(flags: SettingFlags, loaded: LoadedConfig, cwd: 
     timeoutMs: ms(flags.timeoutS ?? c.heavy?.timeout ?? SETTINGS.timeout.default)!,
     agentTimeoutMs: ms(flags.agentTimeoutS ?? c.heavy?.agentTimeout),
     combineTimeoutMs: ms(c.heavy?.combineTimeout),
+    decomposeTimeoutMs: ms(flags.decomposeTimeoutS ?? c.heavy?.decomposeTimeout),
     concurrency: c.heavy?.concurrency,
     maxIterations: flags.maxIterations ?? c.agent?.maxIterations ?? SETTINGS.maxIterations.default,
     temperature: c.agent?.temperature,
+    maxTokens: flags.maxTokens ?? c.agent?.maxTokens,
+    reasoningEffort: flags.reasoningEffort ?? c.agent?.reasoningEffort,
     decomposeModel: c.heavy?.decomposeModel,
     combineModel: c.heavy?.combineModel,
     perAgent: c.heavy?.perAgent ?? [],
@@ -102,6 +119,9 @@ export function resolveSettings(flags: SettingFlags, loaded: LoadedConfig, cwd: 
     workspaceField:
       flags.workspace === undefined && c.tools?.workspace !== undefined ? 'tools.workspace' : 'workspace',
     toolsDir: path(flags.toolsDir, c.tools?.dir),
+    allowWrite: flags.allowWrite ?? c.tools?.allowWrite ?? SETTINGS.allowWrite.default,
+    allowSecretFiles:
+      flags.allowSecretFiles ?? c.tools?.allowSecretFiles ?? SETTINGS.allowSecretFiles.default,
     search: c.tools?.search,
     prompts: resolvePrompts(c.prompts),
     json: flags.json ?? c.output?.json ?? false,

@@ -1,7 +1,10 @@
 /**
  * One agent's function-calling loop. It ends when the model answers without tool calls (that text
- * is the answer), when it calls `mark_task_complete` (its `completion_message` is the answer when
- * the reply has no text), or after `maxIterations` (status `max_iterations`, partial text kept).
+ * is the answer), when it calls `mark_task_complete` (its `completion_message` is the answer, even
+ * when the same message has a preface), or after `maxIterations` (status `max_iterations`, the
+ * last text kept). A reply cut at the token limit (`finish_reason: length`) ends with status
+ * `truncated` and the partial text; a reply with only reasoning and no content is not an answer:
+ * the agent asks once more, then fails (E_LLM_EMPTY). Tool calls of one message run concurrently.
  * It never throws for model, tool or abort failures: it returns an {@link AgentOutcome} (only
  * invalid options throw, E_INVALID_INPUT).
  *
@@ -15,8 +18,15 @@ import { abortStatus, errorInfo } from './agent-abort.ts';
 import type { AgentOutcome, AgentStatus } from './agent-outcome.ts';
 import { AGENT_ERRORS } from './errors.ts';
 import { type EventSink, emitEvent } from './events.ts';
-import { executeToolCall, MARK_TASK_COMPLETE } from './execute-tool-call.ts';
-import { addUsage, type ChatMessage, type ChatModel, type Usage, ZERO_USAGE } from './model.ts';
+import { DEFAULT_TOOL_CONCURRENCY, executeToolCalls, MARK_TASK_COMPLETE } from './execute-tool-call.ts';
+import {
+  addUsage,
+  type ChatMessage,
+  type ChatModel,
+  type ReasoningEffort,
+  type Usage,
+  ZERO_USAGE,
+} from './model.ts';
 import type { ToolRegistry } from './tools/tool-registry.ts';
 
 export interface RunAgentOptions {
@@ -33,6 +43,11 @@ export interface RunAgentOptions {
   /** Chat calls allowed (each may execute several tool calls). */
   maxIterations: number;
   temperature?: number;
+  /** Bound on each reply's tokens (`max_tokens`); default the endpoint's. */
+  maxTokens?: number;
+  reasoningEffort?: ReasoningEffort;
+  /** Tool calls of one message running at once; default {@link DEFAULT_TOOL_CONCURRENCY}. */
+  toolConcurrency?: number;
   /** Aborting ends the agent: status 'timeout' when the reason is a timeout, else 'cancelled'. */
   signal?: AbortSignal;
   onEvent?: EventSink;
@@ -57,6 +72,10 @@ export function agentUserMessage(originalQuestion: string, question: string): st
     question,
   ].join('\n');
 }
+
+/** Sent once when a reply carried reasoning but no answer. */
+export const ANSWER_NUDGE =
+  'You replied with reasoning only. Reply now with your final answer as plain text.';
 
 /** Runs one agent to completion. See the module comment for how it ends. */
 export async function runAgent(options: RunAgentOptions): Promise<AgentOutcome> {
@@ -97,6 +116,7 @@ export async function runAgent(options: RunAgentOptions): Promise<AgentOutcome> 
   };
 
   emitEvent(onEvent, { type: 'agent_start', agentId: id, question: options.question });
+  let nudged = false;
   for (let iteration = 1; iteration <= options.maxIterations; iteration++) {
     if (signal.aborted) return aborted();
     emitEvent(onEvent, { type: 'agent_step', agentId: id, iteration });
@@ -109,6 +129,8 @@ export async function runAgent(options: RunAgentOptions): Promise<AgentOutcome> 
         messages: [...messages],
         ...(specs.length > 0 ? { tools: specs } : {}),
         ...(options.temperature !== undefined ? { temperature: options.temperature } : {}),
+        ...(options.maxTokens !== undefined ? { maxTokens: options.maxTokens } : {}),
+        ...(options.reasoningEffort !== undefined ? { reasoningEffort: options.reasoningEffort } : {}),
         signal,
         onRetry: (info) => emitEvent(onEvent, { type: 'llm_retry', scope, ...info }),
       });
@@ -126,14 +148,33 @@ export async function runAgent(options: RunAgentOptions): Promise<AgentOutcome> 
     });
     const text = reply.content?.trim() ? reply.content : null;
     if (text !== null) lastText = text;
-    messages.push({
-      role: 'assistant',
-      content: reply.content,
-      ...(reply.toolCalls.length > 0 ? { toolCalls: reply.toolCalls } : {}),
-    });
 
     if (reply.toolCalls.length === 0) {
+      if (reply.finishReason === 'content_filter') {
+        return finish('failed', lastText, {
+          code: AGENT_ERRORS.E_LLM_CONTENT_FILTER.code,
+          message: "the provider's content filter stopped the reply (finish_reason content_filter)",
+        });
+      }
+      if (reply.finishReason === 'length') {
+        return finish('truncated', lastText, {
+          code: AGENT_ERRORS.E_LLM_TRUNCATED.code,
+          message: 'the reply hit the token limit (finish_reason length); the answer is partial',
+        });
+      }
       if (text !== null) return finish('ok', text, null);
+      if (reply.reasoning !== undefined) {
+        if (!nudged) {
+          // A reasoning model that thought but did not answer: ask once more.
+          nudged = true;
+          messages.push({ role: 'user', content: ANSWER_NUDGE });
+          continue;
+        }
+        return finish('failed', lastText, {
+          code: AGENT_ERRORS.E_LLM_EMPTY.code,
+          message: 'the model returned reasoning but no answer, twice (content was empty)',
+        });
+      }
       if (lastText !== null) return finish('ok', lastText, null);
       return finish('failed', null, {
         code: AGENT_ERRORS.E_LLM_EMPTY.code,
@@ -141,27 +182,55 @@ export async function runAgent(options: RunAgentOptions): Promise<AgentOutcome> 
       });
     }
 
-    for (const call of reply.toolCalls) {
-      const result = await executeToolCall(call, {
-        agentId: id,
-        tools,
-        signal,
-        workspace: options.workspace ?? process.cwd(),
-        timeoutMs: options.toolTimeoutMs ?? 120_000,
-        maxOutputChars: options.maxToolOutputChars ?? 20_000,
-        onEvent,
-      });
+    messages.push({
+      role: 'assistant',
+      content: reply.content,
+      toolCalls: reply.toolCalls,
+      ...(reply.reasoningDetails ? { reasoningDetails: reply.reasoningDetails } : {}),
+    });
+    const toolOptions = {
+      agentId: id,
+      tools,
+      signal,
+      workspace: options.workspace ?? process.cwd(),
+      timeoutMs: options.toolTimeoutMs ?? 120_000,
+      maxOutputChars: options.maxToolOutputChars ?? 20_000,
+      onEvent,
+    };
+    // Calls after a mark_task_complete that ends the task are skipped (the task is done); the
+    // ones before it, and the rest when it does not end the task, run concurrently.
+    const markAt = tools.has(MARK_TASK_COMPLETE)
+      ? reply.toolCalls.findIndex((c) => c.name === MARK_TASK_COMPLETE)
+      : -1;
+    const batches =
+      markAt === -1
+        ? [reply.toolCalls]
+        : [reply.toolCalls.slice(0, markAt + 1), reply.toolCalls.slice(markAt + 1)];
+    for (const batch of batches) {
+      if (batch.length === 0) continue;
+      const results = await executeToolCalls(
+        batch,
+        toolOptions,
+        options.toolConcurrency ?? DEFAULT_TOOL_CONCURRENCY,
+      );
       if (signal.aborted) return aborted();
-      toolCalls.push({ name: call.name, ok: result.ok });
-      if (call.name === MARK_TASK_COMPLETE && tools.has(MARK_TASK_COMPLETE)) {
-        const answer = text ?? result.completionMessage ?? null;
+      let completion: string | undefined;
+      batch.forEach((call, i) => {
+        const result = results[i]!;
+        toolCalls.push({ name: call.name, ok: result.ok });
+        if (call.name === MARK_TASK_COMPLETE) completion ??= result.completionMessage;
+        messages.push({ role: 'tool', toolCallId: call.id, name: call.name, content: result.content });
+      });
+      // The completion message is the answer; a preface in the same message ("I'll mark the task
+      // as complete now.") is only the answer when the call carries none.
+      if (markAt !== -1 && batch.includes(reply.toolCalls[markAt]!)) {
+        const answer = completion ?? text;
         if (answer !== null) return finish('ok', answer, null);
       }
-      messages.push({ role: 'tool', toolCallId: call.id, name: call.name, content: result.content });
     }
   }
   return finish('max_iterations', lastText, {
     code: AGENT_ERRORS.E_MAX_ITERATIONS.code,
-    message: `no final answer after ${options.maxIterations} iterations`,
+    message: `no final answer after ${options.maxIterations} iterations${lastText === null ? '' : ' (the last text is kept)'}`,
   });
 }

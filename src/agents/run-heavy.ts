@@ -10,11 +10,12 @@
  */
 import { deadline } from '../core/deadline.ts';
 import { InvalidInputError } from '../core/errors.ts';
-import type { AgentOutcome } from './agent-outcome.ts';
+import { type AgentOutcome, answerKind } from './agent-outcome.ts';
 import { type AgentAnswer, type CombineStrategy, combine } from './combine/index.ts';
 import { decompose } from './decompose.ts';
 import { type EventSink, emitEvent } from './events.ts';
-import { addUsage, type ChatModel, type Usage } from './model.ts';
+import { failFast } from './fail-fast.ts';
+import { addUsage, type ChatModel, type ReasoningEffort, type Usage } from './model.ts';
 import { type HeavyPrompts, resolvePrompts } from './prompts.ts';
 import { runAgent } from './run-agent.ts';
 import { checkSetting, SETTINGS } from './settings.ts';
@@ -41,6 +42,15 @@ export interface RunHeavyOptions {
   timeoutMs?: number | undefined;
   /** Deadline of each agent, from its start; default none (the run's deadline applies). */
   agentTimeoutMs?: number | undefined;
+  /**
+   * Bound on the decomposition; default {@link DECOMPOSE_TIMEOUT_SHARE} of timeoutMs, at least
+   * {@link DECOMPOSE_TIMEOUT_FLOOR_MS} (the run's deadline still applies). A hung
+   * decomposition falls back to the angles and leaves the agents the rest of the run.
+   */
+  decomposeTimeoutMs?: number | undefined;
+  /** Bound on each reply's tokens (`max_tokens`). */
+  maxTokens?: number | undefined;
+  reasoningEffort?: ReasoningEffort | undefined;
   /** Minimum time the combine step gets, even after the run's deadline; default min(30 s, 10% of timeoutMs). */
   combineTimeoutMs?: number | undefined;
   /** Chat calls per agent (bounds and default: `SETTINGS.maxIterations`). */
@@ -72,11 +82,21 @@ export interface HeavyAgentResult {
   error: { code: string; message: string } | null;
 }
 
+/** Share of the run's deadline the decomposition gets by default. */
+export const DECOMPOSE_TIMEOUT_SHARE = 0.2;
+/** The least time the decomposition gets by default: a short run must not lose it to a slow first reply. */
+export const DECOMPOSE_TIMEOUT_FLOOR_MS = 30_000;
+
 /** The result of a heavy run: exactly what `marshal heavy --json` prints. */
 export interface HeavyResult {
   question: string;
-  /** Null when no agent succeeded. */
+  /** Null when no agent left any text. */
   answer: string | null;
+  /**
+   * True when no agent finished and the answer combines partial work (timed-out agents' last
+   * text, truncated replies, ...), each labelled as partial.
+   */
+  partial: boolean;
   strategy: CombineStrategy;
   subQuestions: string[];
   agents: HeavyAgentResult[];
@@ -94,8 +114,10 @@ const isInt = (v: number, min: number, max = Number.MAX_SAFE_INTEGER) =>
 const isPositive = (v: number | undefined) => v === undefined || (Number.isFinite(v) && v > 0);
 
 /**
- * Runs a heavy job. Throws only for invalid options (E_INVALID_INPUT); model, tool, timeout and
- * abort trouble end up in the result as data. Finished work is always kept.
+ * Runs a heavy job. Throws for invalid options (E_INVALID_INPUT) and when the endpoint refuses
+ * the key, the model or the account (E_LLM_REFUSED, after the first such reply: every other call
+ * would fail the same way); other model, tool, timeout and abort trouble end up in the result as
+ * data. Finished work is always kept, and partial work when nothing finished.
  */
 export async function runHeavy(question: string, options: RunHeavyOptions): Promise<HeavyResult> {
   const started = Date.now();
@@ -117,6 +139,12 @@ export async function runHeavy(question: string, options: RunHeavyOptions): Prom
     'expected a positive number',
   );
   check(
+    isPositive(options.decomposeTimeoutMs),
+    'decomposeTimeoutMs',
+    options.decomposeTimeoutMs,
+    'expected a positive number',
+  );
+  check(
     isPositive(options.combineTimeoutMs),
     'combineTimeoutMs',
     options.combineTimeoutMs,
@@ -124,26 +152,35 @@ export async function runHeavy(question: string, options: RunHeavyOptions): Prom
   );
   check(isInt(concurrency, 1), 'concurrency', options.concurrency, 'expected a positive integer');
 
-  const { model, onEvent, signal: userSignal } = options;
+  const { onEvent, signal: userSignal } = options;
+  // The first refusal (bad key, unknown model) aborts every step and ends the run (fail-fast.ts).
+  const guard = failFast(options.model);
+  const model = guard.model;
   const prompts = resolvePrompts(options.prompts);
   // One strongly held timer per deadline (core/deadline.ts), cleared when its work ends: an
   // AbortSignal.timeout inside AbortSignal.any can be collected on Node 20 and never fire.
-  const runDeadline = deadline(timeoutMs, [userSignal], 'the run');
+  const runDeadline = deadline(timeoutMs, [userSignal, guard.signal], 'the run');
   const runSignal = runDeadline.signal;
   const endsAt = started + timeoutMs;
   emitEvent(onEvent, { type: 'run_start', question, model: options.modelId, agents: n, strategy });
   let phases: { decomposition: Awaited<ReturnType<typeof decompose>>; outcomes: AgentOutcome[] };
   try {
-    phases = await decomposeAndRun(question, options, { n, maxIterations, concurrency, prompts, runSignal });
+    phases = await decomposeAndRun(
+      question,
+      { ...options, model },
+      { n, maxIterations, concurrency, prompts, runSignal, timeoutMs },
+    );
+  } catch (error) {
+    throw guard.refusal() ?? error;
   } finally {
     runDeadline.clear();
   }
+  const refusal = guard.refusal();
+  if (refusal !== undefined) throw refusal;
   const { decomposition, outcomes } = phases;
   const subQuestions = decomposition.subQuestions;
 
-  const answers: AgentAnswer[] = outcomes
-    .filter((o) => o.status === 'ok' && o.answer !== null)
-    .map((o) => ({ id: o.id, question: o.question, answer: o.answer! }));
+  const { answers, partial } = combineInputs(outcomes);
   // The combine step keeps a bound of its own so a run that hit its deadline still combines what finished.
   const grace = options.combineTimeoutMs ?? Math.min(30_000, timeoutMs * 0.1);
   const combineDeadline = deadline(Math.max(endsAt - Date.now(), grace), [userSignal], 'the combine step');
@@ -181,6 +218,7 @@ export async function runHeavy(question: string, options: RunHeavyOptions): Prom
   return {
     question,
     answer: combined.answer,
+    partial: partial && combined.answer !== null,
     strategy,
     subQuestions,
     agents: outcomes.map(toAgentResult),
@@ -195,21 +233,52 @@ interface PhaseContext {
   concurrency: number;
   prompts: HeavyPrompts;
   runSignal: AbortSignal;
+  timeoutMs: number;
+}
+
+/**
+ * What the combine step gets: the finished answers (ok, and truncated ones labelled partial), or,
+ * when none finished, every agent's partial work labelled with its status.
+ */
+export function combineInputs(outcomes: readonly AgentOutcome[]): {
+  answers: AgentAnswer[];
+  partial: boolean;
+} {
+  const withText = outcomes.filter((o) => o.answer !== null && o.answer.trim() !== '');
+  const toAnswer = (o: AgentOutcome): AgentAnswer => ({
+    id: o.id,
+    question: o.question,
+    answer: o.answer!,
+    ...(answerKind(o.status) === 'partial' ? { partial: o.status } : {}),
+  });
+  const finished = withText.filter((o) => o.status === 'ok' || o.status === 'truncated');
+  if (finished.length > 0) return { answers: finished.map(toAnswer), partial: false };
+  return { answers: withText.map(toAnswer), partial: withText.length > 0 };
 }
 
 /** Decomposes, then runs the agents (each under its own deadline inside the run's). */
 async function decomposeAndRun(question: string, options: RunHeavyOptions, ctx: PhaseContext) {
   const { model, onEvent } = options;
   const { n, prompts, runSignal } = ctx;
-  const decomposition = await decompose({
-    model,
-    modelId: options.decomposeModelId ?? options.modelId,
-    question,
-    n,
-    prompt: prompts.decompose,
-    signal: runSignal,
-    onEvent,
-  });
+  // Its own bound inside the run's: a hung decomposition falls back to the angles in time.
+  const decomposeMs =
+    options.decomposeTimeoutMs ??
+    Math.max(DECOMPOSE_TIMEOUT_FLOOR_MS, ctx.timeoutMs * DECOMPOSE_TIMEOUT_SHARE);
+  const decomposeDeadline = deadline(decomposeMs, [runSignal], 'the decomposition');
+  let decomposition: Awaited<ReturnType<typeof decompose>>;
+  try {
+    decomposition = await decompose({
+      model,
+      modelId: options.decomposeModelId ?? options.modelId,
+      question,
+      n,
+      prompt: prompts.decompose,
+      signal: decomposeDeadline.signal,
+      onEvent,
+    });
+  } finally {
+    decomposeDeadline.clear();
+  }
   const subQuestions = decomposition.subQuestions;
   const runOne = async (i: number): Promise<AgentOutcome> => {
     const override = options.perAgent?.[i] ?? {};
@@ -228,6 +297,8 @@ async function decomposeAndRun(question: string, options: RunHeavyOptions, ctx: 
         maxIterations: ctx.maxIterations,
         signal: agentDeadline.signal,
         ...(temperature === undefined ? {} : { temperature }),
+        ...(options.maxTokens === undefined ? {} : { maxTokens: options.maxTokens }),
+        ...(options.reasoningEffort === undefined ? {} : { reasoningEffort: options.reasoningEffort }),
         ...(options.workspace === undefined ? {} : { workspace: options.workspace }),
         ...(onEvent ? { onEvent } : {}),
       });

@@ -39,14 +39,21 @@ export async function createAgentRuntime(
 ): Promise<AgentRuntime> {
   checkSetting('baseUrl', settings.baseUrl);
   const apiKey = resolveApiKey(options.env, { baseUrl: settings.baseUrl, keyEnv: settings.apiKeyEnv });
+  // The variable the key came from, for the message of a 401/403 (first candidate holding it).
+  const apiKeyEnv = [settings.apiKeyEnv, 'OPENROUTER_API_KEY', 'OPENAI_API_KEY'].find(
+    (name) => name !== undefined && apiKey !== undefined && options.env[name]?.trim() === apiKey,
+  );
   const model = createOpenAICompatibleModel({
     baseUrl: settings.baseUrl,
     apiKey,
+    ...(apiKeyEnv === undefined ? {} : { apiKeyEnv }),
     retries: settings.retries,
     timeoutMs: settings.requestTimeoutMs,
   });
   const builtins = createBuiltinTools({
     workspace: settings.workspace,
+    allowWrite: settings.allowWrite,
+    allowSecretFiles: settings.allowSecretFiles,
     ...(settings.search ? { search: settings.search } : {}),
   });
   let tools = new ToolRegistry(builtins);

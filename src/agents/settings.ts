@@ -67,6 +67,33 @@ export const SETTINGS = {
   concurrency: { schema: z.int().min(1).max(64), help: 'agents running at once; default all' },
   maxIterations: { schema: z.int().min(1).max(100), default: 10, help: 'chat calls per agent' },
   temperature: { schema: z.number().min(0).max(2), help: 'sampling temperature' },
+  maxTokens: {
+    schema: z.int().min(1).max(1_000_000),
+    help: "bound on each reply's tokens (max_tokens); a reply cut there is status truncated; default the endpoint's",
+  },
+  reasoningEffort: {
+    schema: z.enum(['low', 'medium', 'high']),
+    help: 'reasoning effort of reasoning models: reasoning.effort on OpenRouter, reasoning_effort elsewhere; default not sent',
+  },
+  decomposeTimeout: {
+    schema: seconds,
+    unit: 'seconds',
+    help: 'bound on the decomposition (then the fallback angles are used); default 20% of timeout, at least 30 s (never past the run)',
+  },
+  apiKeyEnv: {
+    schema: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,127}$/),
+    help: 'NAME of the environment variable holding the key for this endpoint (never the key itself)',
+  },
+  allowWrite: {
+    schema: z.boolean(),
+    default: false,
+    help: 'offer the write_file tool (never under .git/, never over protected files)',
+  },
+  allowSecretFiles: {
+    schema: z.boolean(),
+    default: false,
+    help: 'let read_file read protected files (.env*, *.pem, *.key, id_*, .npmrc, ...)',
+  },
 } as const satisfies Record<string, SettingSpec>;
 
 export type SettingName = keyof typeof SETTINGS;

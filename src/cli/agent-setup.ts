@@ -14,11 +14,13 @@ import {
   type LoadedAgentSettings,
   type LoadedConfig,
   loadAgentSettings,
+  redactUrl,
   SETTINGS,
   type SettingName,
   settingBounds,
   settingDefaultText,
   type TraceSink,
+  urlSecrets,
 } from '../agents/index.ts';
 import {
   CORE_ERRORS,
@@ -42,6 +44,9 @@ const FLAG_OF: Partial<Record<string, string>> = {
   agentTimeout: 'agent-timeout',
   requestTimeout: 'request-timeout',
   maxIterations: 'max-iterations',
+  maxTokens: 'max-tokens',
+  reasoningEffort: 'reasoning-effort',
+  decomposeTimeout: 'decompose-timeout',
   workspace: 'workspace',
 };
 
@@ -71,6 +76,8 @@ export const AGENT_OPTIONS: Record<string, OptionSpec> = {
   'agent-timeout': settingOption('agentTimeout', 'seconds'),
   'request-timeout': settingOption('requestTimeout', 'seconds'),
   'max-iterations': settingOption('maxIterations', 'n'),
+  'max-tokens': settingOption('maxTokens', 'n'),
+  'reasoning-effort': settingOption('reasoningEffort', 'low|medium|high'),
   workspace: {
     type: 'string',
     valueName: 'dir',
@@ -82,6 +89,14 @@ export const AGENT_OPTIONS: Record<string, OptionSpec> = {
     valueName: 'dir',
     description: 'directory of extra tools (.js/.mjs modules)',
   },
+  'api-key-env': {
+    type: 'string',
+    valueName: 'NAME',
+    description: SETTINGS.apiKeyEnv.help,
+    defaultText: 'OPENROUTER_API_KEY for openrouter.ai, OPENAI_API_KEY for api.openai.com',
+  },
+  'allow-write': { type: 'boolean', description: SETTINGS.allowWrite.help, defaultText: 'off' },
+  'allow-secret-files': { type: 'boolean', description: SETTINGS.allowSecretFiles.help, defaultText: 'off' },
   json: { type: 'boolean', description: 'print one JSON document on stdout' },
   trace: {
     type: 'string',
@@ -96,6 +111,7 @@ export const HEAVY_OPTIONS: Record<string, OptionSpec> = {
     description: `number of agents (${settingBounds('agents').min}-${settingBounds('agents').max})`,
   },
   strategy: settingOption('strategy', 'name'),
+  'decompose-timeout': settingOption('decomposeTimeout', 'seconds'),
   ...AGENT_OPTIONS,
 };
 
@@ -103,8 +119,11 @@ export const HEAVY_OPTIONS: Record<string, OptionSpec> = {
 export const AGENT_EXIT_CODES: Array<[number, string]> = [
   [0, 'an answer was produced'],
   [1, 'runtime failure'],
-  [2, 'usage or config error (including a missing API key for OpenRouter)'],
-  [3, 'no agent produced an answer'],
+  [
+    2,
+    'usage or config error (including a missing API key for OpenRouter), or the endpoint refused the key or the model (after its first reply)',
+  ],
+  [3, 'no agent produced an answer, not even partial text'],
   [130, 'interrupted (prints what finished)'],
 ];
 
@@ -134,13 +153,15 @@ export async function loadSettings(ctx: CommandContext): Promise<LoadedAgentSett
   const v = ctx.values;
   const baseUrl = stringOption(v, 'base-url');
   if (baseUrl !== undefined && !isHttpUrl(baseUrl)) {
-    throw new UsageError(`--base-url must be an http or https URL, got ${JSON.stringify(baseUrl)}`, {
+    const shown = redactUrl(baseUrl);
+    throw new UsageError(`--base-url must be an http or https URL, got ${JSON.stringify(shown)}`, {
       code: CORE_ERRORS.E_INVALID_INPUT,
-      details: { field: '--base-url', value: baseUrl },
+      details: { field: '--base-url', value: shown },
     });
   }
   try {
     const strategy = stringOption(v, 'strategy');
+    const effort = stringOption(v, 'reasoning-effort');
     const loaded = await loadAgentSettings({
       flags: {
         model: stringOption(v, 'model'),
@@ -151,8 +172,14 @@ export async function loadSettings(ctx: CommandContext): Promise<LoadedAgentSett
         agentTimeoutS: numberFlag(ctx, 'agentTimeout'),
         requestTimeoutS: numberFlag(ctx, 'requestTimeout'),
         maxIterations: numberFlag(ctx, 'maxIterations'),
+        maxTokens: numberFlag(ctx, 'maxTokens'),
+        reasoningEffort: effort === undefined ? undefined : checkSetting('reasoningEffort', effort),
+        decomposeTimeoutS: numberFlag(ctx, 'decomposeTimeout'),
         workspace: stringOption(v, 'workspace'),
         toolsDir: stringOption(v, 'tools-dir'),
+        apiKeyEnv: stringOption(v, 'api-key-env'),
+        allowWrite: v['allow-write'] === true ? true : undefined,
+        allowSecretFiles: v['allow-secret-files'] === true ? true : undefined,
         json: v.json === true ? true : undefined,
         trace: stringOption(v, 'trace'),
       },
@@ -211,9 +238,9 @@ export function createSinks(
     columns: io.columns,
     header: { model: settings.model, label },
   });
-  const trace = settings.trace
-    ? createTraceSink(settings.trace, { known: apiKey ? [apiKey] : [] })
-    : undefined;
+  // The key and any password written into the base URL are redacted wherever they appear.
+  const known = [...(apiKey ? [apiKey] : []), ...urlSecrets(settings.baseUrl)];
+  const trace = settings.trace ? createTraceSink(settings.trace, { known }) : undefined;
   return {
     view,
     trace,

@@ -1,5 +1,6 @@
 /** `marshal heavy`: decompose, run N agents in parallel, combine; a thin adapter over runHeavy. */
 import {
+  answerKind,
   createAgentRuntime,
   type HeavyEvent,
   type HeavyResult,
@@ -33,10 +34,16 @@ export function printHeavyResult(io: Io, result: HeavyResult, json: boolean, not
   }
   const style = styler(useColor(io, 'stderr'));
   for (const note of notes) io.stderr.write(`${style.dim(`note: ${sanitizeForTerminal(note)}`)}\n`);
-  const failed = result.agents.filter((a) => a.status !== 'ok');
+  const failed = result.agents.filter((a) => answerKind(a.status) !== 'answer');
   for (const a of failed) {
+    const kept = a.answer === null ? '' : ' (partial text kept)';
     io.stderr.write(
-      `${style.yellow(`${a.id}: ${a.status}`)}${a.error ? `: ${sanitizeForTerminal(a.error.message)}` : ''}\n`,
+      `${style.yellow(`${a.id}: ${a.status}`)}${a.error ? `: ${sanitizeForTerminal(a.error.message)}` : ''}${kept}\n`,
+    );
+  }
+  if (result.partial) {
+    io.stderr.write(
+      `${style.yellow('warning: no agent finished; the answer combines their partial work')}\n`,
     );
   }
   const u = result.usage;
@@ -114,6 +121,10 @@ export const heavyCommand: CommandSpec = {
     'stderr (a live view on a terminal), the answer to stdout. The API key comes only from the',
     'environment: OPENROUTER_API_KEY, OPENAI_API_KEY, or the variable named by provider.apiKeyEnv.',
     `A question of - is read from stdin (at most ${MAX_STDIN_QUESTION_BYTES / 1024} KiB).`,
+    'Agent statuses: ok, truncated (cut at --max-tokens; partial text kept, warned), failed, timeout,',
+    'cancelled, max_iterations (every one but ok keeps the last text). When no agent finished, the',
+    'answer combines their partial work and the result says partial. The decomposition is bounded by',
+    '--decompose-timeout (default 20% of --timeout, at least 30 s), then falls back to fixed angles.',
   ].join('\n'),
   options: HEAVY_OPTIONS,
   positionals: { min: 1, max: Number.MAX_SAFE_INTEGER, names: '<question>' },

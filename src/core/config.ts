@@ -126,12 +126,14 @@ export function parseConfigText<S extends z.ZodType>(
   const fullPath = unknownKey !== undefined ? [...path, unknownKey] : path;
   const line = lineOf(fullPath) ?? lineOf(path);
   const value = valueAt(interpolated, fullPath);
+  // A refinement flagged `params: { secret: true }` (a key pasted where a name belongs) is never echoed.
+  const secret = (issue as { params?: { secret?: unknown } }).params?.secret === true;
   const message =
     unknownKey !== undefined
       ? `unknown key ${JSON.stringify(unknownKey)}${suggestKeys(schema, path, String(unknownKey))}`
       : value === undefined && issue.code === 'invalid_type'
         ? `required key is missing (expected ${issue.expected})`
-        : `${issue.message.replace(/, received .*$/, '')}, got ${describeValue(value)}`;
+        : `${issue.message.replace(/, received .*$/, '')}${secret ? ' (the value is not shown)' : `, got ${describeValue(value)}`}`;
   const more =
     result.error.issues.length > 1 ? ` (and ${result.error.issues.length - 1} more problem(s))` : '';
   throw new ConfigError(
@@ -140,7 +142,7 @@ export function parseConfigText<S extends z.ZodType>(
       file,
       line,
       path: formatPath(fullPath),
-      value,
+      ...(secret ? {} : { value }),
       issues: result.error.issues.map((i) => ({ path: formatPath(i.path), message: i.message })),
     },
   );

@@ -7,7 +7,17 @@
  * concurrent writers never interleave. Rotation assumes one writing process per file.
  */
 
-import { closeSync, fstatSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  constants,
+  fstatSync,
+  fsyncSync,
+  mkdirSync,
+  openSync,
+  renameSync,
+  rmSync,
+  writeSync,
+} from 'node:fs';
 import { dirname } from 'node:path';
 import { CORE_ERRORS, InvalidInputError, MarshalError } from './errors.ts';
 import { scrubValue } from './log-hygiene.ts';
@@ -25,6 +35,11 @@ export interface JsonlLoggerOptions {
   mode?: number;
   /** Clock, for tests; default `() => new Date()`. */
   now?: () => Date;
+  /**
+   * Refuse to append through a symlink at `path` (O_NOFOLLOW), for logs in a folder other
+   * programs write to; default false.
+   */
+  noFollow?: boolean;
 }
 
 export interface JsonlLogger {
@@ -71,7 +86,11 @@ export function createJsonlLogger(path: string, options: JsonlLoggerOptions = {}
   let fd: number | undefined;
   let size = 0;
   const open = (): number => {
-    const opened = openSync(path, 'a', mode);
+    const flags =
+      options.noFollow === true
+        ? constants.O_WRONLY | constants.O_CREAT | constants.O_APPEND | constants.O_NOFOLLOW
+        : 'a';
+    const opened = openSync(path, flags, mode);
     size = fstatSync(opened).size;
     fd = opened;
     return opened;

@@ -7,7 +7,6 @@ import { sleep } from '../core/async.ts';
 import { deadline } from '../core/deadline.ts';
 import { MarshalError, TimeoutError } from '../core/errors.ts';
 import { sanitizeForLog } from '../core/log-hygiene.ts';
-import { readPidFile } from '../core/pid-file.ts';
 import { controlEndpointOf, liveSupervisor } from './client-context.ts';
 import { type ControlResponse, controlRequest, rejectedError } from './control-client.ts';
 import { SUPERVISOR_ERRORS } from './errors.ts';
@@ -59,7 +58,7 @@ export async function readStatus(
       switchStatus,
     };
   }
-  const res = await askApi(paths, 'GET', '/status', signal);
+  const res = await askApi(paths, 'GET', '/marshal/status', signal);
   if (res?.status === 200 && res.body !== null && typeof res.body === 'object') {
     return { ...(res.body as StatusReport), running: true };
   }
@@ -145,8 +144,7 @@ async function waitGone(
   const bound = deadline(timeoutMs, [signal], 'waiting for the supervisor to exit');
   try {
     for (;;) {
-      const state = await readPidFile(paths.orchestratorPid);
-      if (state.status !== 'alive' || state.record.pid !== pid) return;
+      if ((await liveSupervisor(paths))?.pid !== pid) return;
       await sleep(100, { signal: bound.signal });
     }
   } catch (err) {

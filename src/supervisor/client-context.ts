@@ -5,17 +5,22 @@
  */
 import { readPidFile } from '../core/pid-file.ts';
 import { type ControlEndpoint, readControlEndpoint } from './control-client.ts';
+import { identityFileOf } from './pid-writer.ts';
 import { DEFAULT_CONTROL_PORTS, type PortRange, parsePortRange } from './port-range.ts';
 import type { MetadataPaths } from './protocol.ts';
 
 /** Environment variables as the client reads them. */
 export type ClientEnv = Readonly<Record<string, string | undefined>>;
 
-/** The live supervisor of a workspace, from its PID file (identity-checked), or undefined. */
+/**
+ * The live supervisor of a workspace, or undefined: marshal's identity file (start-time checked)
+ * when present, else `.orchestrator.pid` (ComfyGit's plain pid, liveness only).
+ */
 export async function liveSupervisor(
   paths: MetadataPaths,
 ): Promise<{ pid: number; record: Record<string, unknown> } | undefined> {
-  const state = await readPidFile(paths.orchestratorPid);
+  let state = await readPidFile(identityFileOf(paths.orchestratorPid));
+  if (state.status === 'missing') state = await readPidFile(paths.orchestratorPid);
   return state.status === 'alive' ? { pid: state.record.pid, record: state.record } : undefined;
 }
 

@@ -7,6 +7,7 @@ import { type ClientEnv, controlEndpointOf, isSupervisedProcess, liveSupervisor 
 import { controlHealthy } from './control-client.ts';
 import { spawnDetached } from './detach.ts';
 import { SUPERVISOR_ERRORS } from './errors.ts';
+import { readPlainPid } from './pid-writer.ts';
 import type { MetadataPaths } from './protocol.ts';
 import { type SettingName, settingsArgs } from './settings.ts';
 import type { Workspace } from './workspace.ts';
@@ -60,8 +61,9 @@ export async function startDetachedSupervisor(o: DetachedStartOptions): Promise<
     ...(o.signal ? { signal: o.signal } : {}),
     ...(o.timeoutMs !== undefined ? { timeoutMs: o.timeoutMs } : {}),
     async isUp(child, signal) {
+      // Up once it has claimed the workspace and published its pid where ComfyGit's readers look.
       const live = await liveSupervisor(o.paths);
-      if (live?.pid === child) return true;
+      if (live?.pid === child && (await readPlainPid(o.paths.orchestratorPid)) === child) return true;
       const endpoint = await controlEndpointOf(o.paths);
       return endpoint !== undefined && (await controlHealthy(endpoint.port, { signal }))?.pid === child;
     },

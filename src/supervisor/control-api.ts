@@ -1,29 +1,46 @@
 /**
- * The supervisor's HTTP control API, bound to 127.0.0.1 on the first free port of a range.
+ * The supervisor's HTTP control API, bound to 127.0.0.1 on the first free port of a range. It
+ * speaks ComfyGit's orchestrator and observer surface (what the ComfyGit Manager panel's proxy
+ * `server/api/v2/orchestrator_proxy.py` and the switch observer of `comfygit_core.lifecycle`
+ * call) plus marshal's own routes:
  *
- *   GET  /health                 open: {status:'alive', port, pid}
- *   GET  /status                 token: the supervisor's status
- *   GET  /logs?n=80[&follow=1]   token: {logs:[...]}; with follow, JSONL chunks until the client leaves
- *   POST /restart                token: restart the child
- *   POST /switch {target}        token: switch environments (409 when one is in progress)
- *   POST /stop  (alias /kill)    token: stop supervising and exit
+ *   GET  /health                  open: {status:'alive', port, pid}
+ *   GET  /v2/comfygit/supervisor/health   same
+ *   GET  /status                  local: the switch-status document (`.switch_status.json`), or
+ *   GET  /v2/comfygit/switch_status       {state:'idle', progress:0, message, current_env}
+ *   GET  /logs?n=80[&follow=1]    local: {logs:[...]}; with follow, JSONL chunks until the client leaves
+ *   GET  /v2/comfygit/switch_logs same (the last 80 lines)
+ *   GET  /marshal/status          local: marshal's own status document
+ *   POST /restart                 local: restart the child
+ *   POST /switch {target}         local: switch environments (409 when one is in progress)
+ *   POST /stop  (ComfyGit: /kill) local: stop supervising and exit
  *
- * Unlike the original (0.0.0.0, CORS *, no auth), every request must name a loopback Host, state
- * changes and status need `Authorization: Bearer <.control_token>`, bodies are capped and no CORS
- * header is ever sent, so browsers cannot drive it cross-origin.
+ * "local" means: `Authorization: Bearer <.control_token>`, or a request without an `Origin` header
+ * from a loopback peer whose socket belongs to the same user as the supervisor (checked in
+ * /proc/net/tcp, see peer-owner.ts). ComfyGit's panel proxies without a token; a browser always
+ * sends `Origin` on a cross-origin POST, so a web page cannot drive the API, and other users of the
+ * machine still need the token. Every request must name a loopback Host (DNS rebinding), bodies
+ * are capped and no CORS header is ever sent.
+ *
+ * While listening, `.metadata/.supervisor_control.json` advertises `{host, port, kind:
+ * "manager_orchestrator"}` (ComfyGit's observer advertisement); it is removed at close if still ours.
  */
 import { readFile, unlink } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
+import { dirname, join } from 'node:path';
 import { z } from 'zod';
 import { writeFileAtomic } from '../core/atomic-file.ts';
 import { MarshalError } from '../core/errors.ts';
 import { bearerMatches, createControlToken, isLoopbackHost } from './control-auth.ts';
 import { handleLogs } from './control-logs.ts';
+import { peerUid } from './peer-owner.ts';
 import { listenInRange, type PortRange } from './port-range.ts';
+import { readProtocolFile, SwitchStatusSchema } from './protocol.ts';
 
 /** What the API drives; a `SupervisorHandle` fits structurally. */
 export interface ControlTarget {
-  status(): unknown;
+  status(): { environment: string | null };
   restart(): unknown;
   switchTo(target: string): Promise<void>;
   stop(): Promise<void>;
@@ -31,7 +48,7 @@ export interface ControlTarget {
 
 export interface ControlApiOptions {
   target: ControlTarget;
-  /** `.metadata/.control_port`, written atomically once listening. */
+  /** `.metadata/.control_port`, written atomically once listening; its folder holds the other protocol files. */
   portFile: string;
   /** `.metadata/.control_token`, created fresh (0600) at start. */
   tokenFile: string;
@@ -71,6 +88,7 @@ export async function startControlApi(options: ControlApiOptions): Promise<Contr
   try {
     port = await listenInRange(server, options.ports ?? { from: 5050, to: 5100 });
     await writeFileAtomic(options.portFile, `${port}\n`);
+    await writeFileAtomic(advertisementFile(options), `${JSON.stringify(advertisement(port))}\n`);
   } catch (err) {
     server.close();
     await unlink(options.tokenFile).catch(() => undefined);
@@ -88,12 +106,28 @@ export async function startControlApi(options: ControlApiOptions): Promise<Contr
           server.closeAllConnections();
         });
         await removeIfContent(options.portFile, String(port));
+        await removeIfContent(advertisementFile(options), JSON.stringify(advertisement(port)));
         await removeIfContent(options.tokenFile, token);
       })();
       return closed;
     },
   };
 }
+
+/** Method and access of each route ('open': anyone naming a loopback Host). */
+const ROUTES: Record<string, { method: 'GET' | 'POST'; access: 'open' | 'local' }> = {
+  '/health': { method: 'GET', access: 'open' },
+  '/v2/comfygit/supervisor/health': { method: 'GET', access: 'open' },
+  '/status': { method: 'GET', access: 'local' },
+  '/v2/comfygit/switch_status': { method: 'GET', access: 'local' },
+  '/logs': { method: 'GET', access: 'local' },
+  '/v2/comfygit/switch_logs': { method: 'GET', access: 'local' },
+  '/marshal/status': { method: 'GET', access: 'local' },
+  '/restart': { method: 'POST', access: 'local' },
+  '/switch': { method: 'POST', access: 'local' },
+  '/stop': { method: 'POST', access: 'local' },
+  '/kill': { method: 'POST', access: 'local' },
+};
 
 async function route(
   req: IncomingMessage,
@@ -107,43 +141,98 @@ async function route(
   const url = new URL(req.url ?? '/', 'http://127.0.0.1');
   const path = url.pathname.replace(/\/+$/, '') || '/';
   const method = req.method ?? 'GET';
-  if (path === '/health') {
-    if (method !== 'GET') return send(res, 405, { error: 'method_not_allowed' });
-    return send(res, 200, { status: 'alive', port, pid: process.pid });
-  }
-  const routes: Record<string, string> = {
-    '/status': 'GET',
-    '/logs': 'GET',
-    '/restart': 'POST',
-    '/switch': 'POST',
-    '/stop': 'POST',
-    '/kill': 'POST',
-  };
-  const expected = routes[path];
-  if (!expected) return send(res, 404, { error: 'not_found' });
-  if (!bearerMatches(req.headers.authorization, token)) {
+  const spec = ROUTES[path];
+  if (!spec) return send(res, 404, { error: 'not_found' });
+  if (spec.access === 'local' && !(await isLocalClient(req, token))) {
     res.setHeader('WWW-Authenticate', 'Bearer');
     return send(res, 401, { error: 'unauthorized' });
   }
-  if (method !== expected) return send(res, 405, { error: 'method_not_allowed' });
+  if (method !== spec.method) return send(res, 405, { error: 'method_not_allowed' });
   const body = await readBody(req, options.maxBodyBytes ?? 4096);
   if (body === undefined) return send(res, 413, { error: 'body_too_large' });
   switch (path) {
+    case '/health':
+    case '/v2/comfygit/supervisor/health':
+      return send(res, 200, { status: 'alive', port, pid: process.pid });
     case '/status':
+    case '/v2/comfygit/switch_status':
+      return send(res, 200, await switchStatusDocument(options));
+    case '/marshal/status':
       return send(res, 200, options.target.status());
     case '/logs':
+    case '/v2/comfygit/switch_logs':
       return handleLogs(req, res, url, options.logFile, closing, options.followIntervalMs ?? 250);
     case '/restart':
       await options.target.restart();
-      return send(res, 202, { status: 'restart_requested' });
+      return send(res, 202, { status: 'restart_requested', message: 'restarting the server' });
     case '/switch':
       return handleSwitch(res, body, options.target);
     default:
-      send(res, 202, { status: 'stopping' });
+      send(
+        res,
+        202,
+        path === '/kill' ? { status: 'shutting_down', message: 'stopping' } : { status: 'stopping' },
+      );
       // Answer first: stopping closes this server.
       setImmediate(() => void options.target.stop().catch(() => undefined));
       return;
   }
+}
+
+/** Per connection: whether its peer is a same-user local process (a keep-alive socket is checked once). */
+const localPeers = new WeakMap<Socket, Promise<boolean>>();
+
+/** The bearer token, or no `Origin` and a loopback peer socket owned by our uid (see the module comment). */
+async function isLocalClient(req: IncomingMessage, token: string): Promise<boolean> {
+  if (bearerMatches(req.headers.authorization, token)) return true;
+  if (req.headers.origin !== undefined) return false;
+  const socket = req.socket;
+  let known = localPeers.get(socket);
+  if (known === undefined) {
+    const uid = process.getuid?.();
+    known =
+      uid === undefined ||
+      socket.localAddress === undefined ||
+      socket.localPort === undefined ||
+      socket.remoteAddress === undefined ||
+      socket.remotePort === undefined
+        ? Promise.resolve(false)
+        : peerUid({
+            localAddress: socket.localAddress,
+            localPort: socket.localPort,
+            remoteAddress: socket.remoteAddress,
+            remotePort: socket.remotePort,
+          }).then((owner) => owner === uid);
+    localPeers.set(socket, known);
+  }
+  return known;
+}
+
+/**
+ * ComfyGit's `/status`: the `.switch_status.json` document as written, or the idle document its
+ * orchestrator and switch observer return when there is none.
+ */
+async function switchStatusDocument(options: ControlApiOptions): Promise<unknown> {
+  const read = await readProtocolFile(
+    join(dirname(options.portFile), '.switch_status.json'),
+    SwitchStatusSchema,
+  );
+  if (read.status === 'ok') return read.value;
+  return {
+    state: 'idle',
+    progress: 0,
+    message: 'No switch in progress',
+    current_env: options.target.status().environment,
+  };
+}
+
+/** `.metadata/.supervisor_control.json` (ComfyGit's observer advertisement). */
+function advertisementFile(options: ControlApiOptions): string {
+  return join(dirname(options.portFile), '.supervisor_control.json');
+}
+
+function advertisement(port: number): { host: string; port: number; kind: string } {
+  return { host: '127.0.0.1', port, kind: 'manager_orchestrator' };
 }
 
 async function handleSwitch(res: ServerResponse, body: string, target: ControlTarget): Promise<void> {

@@ -39,6 +39,10 @@ export const SUPERVISOR_ERRORS = defineErrors({
   E_CONTROL_UNREACHABLE: { exit: ExitCode.failure, meaning: 'the supervisor control API did not answer' },
   E_CONTROL_REJECTED: { exit: ExitCode.failure, meaning: 'the supervisor control API refused the request' },
   E_DETACH_FAILED: { exit: ExitCode.failure, meaning: 'a detached supervisor did not come up' },
+  E_METADATA_UNUSABLE: {
+    exit: ExitCode.failure,
+    meaning: "the workspace's .metadata/ cannot be written (read-only, not ours, or a symlink planted there)",
+  },
 });
 
 /** A supervisor error code. */

@@ -98,7 +98,8 @@ export function openSupervisorLog(
   path: string,
   options: { maxBytes?: number; maxFiles?: number } = {},
 ): SupervisorLog {
-  const logger = createJsonlLogger(path, options);
+  // .metadata/ is shared with other programs: never append through a symlink planted there.
+  const logger = createJsonlLogger(path, { ...options, noFollow: true });
   return {
     write(e) {
       const { level, message } = describeEvent(e);

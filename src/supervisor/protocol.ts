@@ -13,8 +13,8 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, rename, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
-import { readJsonFile, writeJsonAtomic } from '../core/atomic-file.ts';
-import { assertNever } from '../core/errors.ts';
+import { writeJsonAtomic } from '../core/atomic-file.ts';
+import { describeCappedRead, readCappedFile } from '../core/files.ts';
 import type { Workspace } from './workspace.ts';
 
 /** Paths of every protocol file of a workspace. */
@@ -137,26 +137,29 @@ export type ProtocolRead<T> =
   | { status: 'missing' }
   | { status: 'bad'; problem: string };
 
-/** Reads a protocol file without changing it. */
+/** Largest protocol file read (ComfyGit's are under 1 KiB). */
+export const MAX_PROTOCOL_FILE_BYTES = 64 * 1024;
+
+/**
+ * Reads a protocol file without changing it. The file is untrusted input (any program can write
+ * `.metadata/`): it is opened without following a symlink and without blocking (a FIFO cannot
+ * wedge the reader), must be a regular file and at most {@link MAX_PROTOCOL_FILE_BYTES}.
+ */
 export async function readProtocolFile<T>(path: string, schema: z.ZodType<T>): Promise<ProtocolRead<T>> {
-  const result = await readJsonFile(path, schema);
-  switch (result.status) {
-    case 'ok':
-      return { status: 'ok', value: result.value };
-    case 'missing':
-      return { status: 'missing' };
-    case 'unreadable':
-      return { status: 'bad', problem: `unreadable (${result.error.code ?? result.error.message})` };
-    case 'corrupt':
-      return {
-        status: 'bad',
-        problem: result.text.trim() === '' ? 'empty or truncated' : `not JSON (${result.error.message})`,
-      };
-    case 'invalid':
-      return { status: 'bad', problem: `unexpected shape (${result.issues.slice(0, 3).join('; ')})` };
-    default:
-      return assertNever(result, 'JSON read result');
+  const read = await readCappedFile(path, { maxBytes: MAX_PROTOCOL_FILE_BYTES, noFollow: true });
+  if (read.kind === 'missing') return { status: 'missing' };
+  if (read.kind !== 'ok') return { status: 'bad', problem: describeCappedRead(read) };
+  if (read.text.trim() === '') return { status: 'bad', problem: 'empty or truncated' };
+  let raw: unknown;
+  try {
+    raw = JSON.parse(read.text);
+  } catch (err) {
+    return { status: 'bad', problem: `not JSON (${(err as Error).message})` };
   }
+  const parsed = schema.safeParse(raw);
+  if (parsed.success) return { status: 'ok', value: parsed.data };
+  const issues = parsed.error.issues.slice(0, 3).map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`);
+  return { status: 'bad', problem: `unexpected shape (${issues.join('; ')})` };
 }
 
 /**

@@ -2,8 +2,8 @@
  * Readiness of a freshly started child: K consecutive successful probes (default 3) every
  * `intervalMs` (default 50 ms, see {@link DEFAULT_HEALTH_INTERVAL_MS}), bounded by `timeoutMs`,
  * failing at once when the child
- * exits. A probe succeeds only when the endpoint answers (HTTP 2xx/3xx on the health path, or a TCP
- * connect) AND, where /proc can tell, the listening socket belongs to the child's process group,
+ * exits. A probe succeeds only when the endpoint answers (HTTP 200-499 on the health path or on `/`,
+ * ComfyGit's rule, or a TCP connect) AND, where /proc can tell, the listening socket belongs to the child's process group,
  * so an old child or a stranger still holding the port never makes a new child look ready.
  */
 import { type ProbeResult, probeHttp, probeTcp } from '../core/probe.ts';
@@ -53,11 +53,7 @@ export function childProbe(
   return async (signal) => {
     const result =
       spec.health.kind === 'http'
-        ? await probeHttp({
-            url: `${baseUrl(spec.host, spec.port)}${spec.health.path}`,
-            timeoutMs: probeTimeoutMs,
-            signal,
-          })
+        ? await probeHttpPath(spec, spec.health.path, probeTimeoutMs, signal)
         : await probeTcp({ host: spec.host, port: spec.port, timeoutMs: probeTimeoutMs, signal });
     if (!result.ok) return result;
     const owner = await portOwnership(spec.port, pgid);
@@ -75,6 +71,30 @@ export function childProbe(
     }
     return result;
   };
+}
+
+/**
+ * ComfyGit's HTTP readiness rule: any status from 200 to 499 means the server is up (a ComfyUI
+ * behind a login extension answers 401), and when the health path answers otherwise (5xx) or
+ * breaks the exchange, `/` is tried once before the probe counts as failed.
+ */
+async function probeHttpPath(
+  spec: Pick<EnvironmentSpec, 'host' | 'port'>,
+  path: string,
+  timeoutMs: number,
+  signal: AbortSignal,
+): Promise<ProbeResult> {
+  const probe = (p: string) =>
+    probeHttp({ url: `${baseUrl(spec.host, spec.port)}${p}`, timeoutMs, signal, okStatus: isUpStatus });
+  const first = await probe(path);
+  if (first.ok || path === '/' || (first.reason !== 'http_status' && first.reason !== 'error')) return first;
+  const fallback = await probe('/');
+  return fallback.ok ? fallback : first;
+}
+
+/** HTTP statuses that count as "the server is up" (ComfyGit's rule). Pure. */
+export function isUpStatus(status: number): boolean {
+  return status >= 200 && status < 500;
 }
 
 /** Waits until the child in group `pgid` serving `spec` is ready (see the module comment). */

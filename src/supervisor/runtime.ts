@@ -11,7 +11,7 @@ import { type EnvironmentSpec, loadEnvironment } from './environment.ts';
 import { cleanOutputLine, type SupervisorLog } from './event-log.ts';
 import { EventSink } from './event-sink.ts';
 import type { SupervisorEvent, SupervisorState } from './machine-types.ts';
-import { PidWriter } from './pid-writer.ts';
+import { type ClaimResult, PidWriter } from './pid-writer.ts';
 import { type MetadataPaths, metadataPaths, type SwitchStatus } from './protocol.ts';
 import type { Settings } from './settings.ts';
 import { activeSwitch, isFinal, phaseOf, shownEnvironment, transition } from './state-machine.ts';
@@ -44,7 +44,7 @@ export class Runtime implements EffectHost {
   readonly settings: Settings;
   readonly lock: SwitchLock;
   readonly children: Children;
-  /** `.orchestrator.pid` writer. */
+  /** `.orchestrator.pid` and identity-file writer. */
   readonly pid: PidWriter;
   readonly #init: RuntimeInit;
   readonly #queue: Array<{ event: SupervisorEvent; resolve: () => void }> = [];
@@ -260,18 +260,27 @@ export class Runtime implements EffectHost {
     void this.dispatch({ type: 'child_exited', gen: entry.gen, ...o });
   }
 
-  /** Rewrites `.orchestrator.pid` with the current child's identity. */
+  /** Claims the workspace (identity file by exclusive create, then `.orchestrator.pid`); see pid-writer.ts. */
+  claimPid(): Promise<ClaimResult> {
+    return this.pid.claim(this.#pidRecord());
+  }
+
+  /** Rewrites the identity file with the current child's identity. */
   writePid(): void {
     if (this.#finished) return;
+    this.pid.write(this.#pidRecord());
+  }
+
+  #pidRecord(): Record<string, unknown> {
     const child = this.children.current();
-    this.pid.write({
+    return {
       kind: 'marshal-supervisor',
       workspace: this.ws.root,
       environment: this.environment(),
       childPid: child?.proc?.pid ?? null,
       childPgid: child?.proc?.pid ?? null,
       childStartTime: child?.startTime ?? null,
-    });
+    };
   }
 
   /** The environment shown in status (the target once its child runs). */

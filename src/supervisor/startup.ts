@@ -13,6 +13,7 @@ import { readPidFile, removePidFile } from '../core/pid-file.ts';
 import { isProcessGroupAlive, killProcessGroup } from '../core/process-group.ts';
 import { isProcessAlive, processStartTime } from '../core/process-identity.ts';
 import { SUPERVISOR_ERRORS } from './errors.ts';
+import { identityFileOf } from './pid-writer.ts';
 import {
   epochSeconds,
   type MetadataPaths,
@@ -33,47 +34,50 @@ export interface ChildRecord {
 }
 
 /**
- * Checks `.orchestrator.pid`: a live supervisor -> E_SUPERVISOR_RUNNING; a dead one -> its child
- * group is reaped (only if the recorded child is still that very process, or its leader is gone
- * and members remain) and the file removed; a corrupt file is reported and removed.
+ * Checks for a previous supervisor: marshal's identity file (`.orchestrator.pid.marshal.json`)
+ * first, else `.orchestrator.pid` (ComfyGit's plain pid, or the JSON record of an older marshal).
+ * A live supervisor -> E_SUPERVISOR_RUNNING; a dead one -> its child group is reaped (only if the
+ * recorded child is still that very process, or its leader is gone and members remain) and its
+ * files removed; a corrupt file is reported and removed.
  */
 export async function checkPreviousSupervisor(
   paths: MetadataPaths,
   graceMs: number,
   emit: Emit,
 ): Promise<void> {
-  const state = await readPidFile(paths.orchestratorPid);
-  if (state.status === 'missing') return;
-  if (state.status === 'corrupt') {
-    emit({
-      type: 'protocol_issue',
-      at: Date.now(),
-      file: paths.orchestratorPid,
-      problem: 'corrupt PID file (removed)',
-    });
-    await unlink(paths.orchestratorPid).catch(() => undefined);
-    return;
+  const identity = identityFileOf(paths.orchestratorPid);
+  for (const file of [identity, paths.orchestratorPid]) {
+    const state = await readPidFile(file);
+    if (state.status === 'missing') continue;
+    if (state.status === 'corrupt') {
+      emit({ type: 'protocol_issue', at: Date.now(), file, problem: 'corrupt PID file (removed)' });
+      await unlink(file).catch(() => undefined);
+      continue;
+    }
+    if (state.status === 'alive') throw supervisorRunning(paths, state.record.pid, state.record);
+    const rec = state.record as unknown as Partial<ChildRecord>;
+    await reapLeftover(rec, graceMs, emit);
+    await removePidFile(file, { alsoStale: true });
+    if (state.reason === 'pid_reused') {
+      emit({
+        type: 'warning',
+        at: Date.now(),
+        message: `PID ${state.record.pid} in ${file} now belongs to another process; treated as stale`,
+      });
+    }
   }
-  if (state.status === 'alive') {
-    throw new MarshalError(
-      SUPERVISOR_ERRORS.E_SUPERVISOR_RUNNING,
-      `a supervisor (pid ${state.record.pid}) is already running for ${paths.dir}`,
-      {
-        details: { pid: state.record.pid, record: state.record },
-        hint: 'use `marshal status`, `marshal stop` or `marshal switch`',
-      },
-    );
-  }
-  const rec = state.record as unknown as Partial<ChildRecord>;
-  await reapLeftover(rec, graceMs, emit);
-  await removePidFile(paths.orchestratorPid, { alsoStale: true });
-  if (state.reason === 'pid_reused') {
-    emit({
-      type: 'warning',
-      at: Date.now(),
-      message: `PID ${state.record.pid} in .orchestrator.pid now belongs to another process; treated as stale`,
-    });
-  }
+}
+
+/** E_SUPERVISOR_RUNNING for the supervisor `pid` of a workspace. */
+export function supervisorRunning(paths: MetadataPaths, pid: number | null, record?: unknown): MarshalError {
+  return new MarshalError(
+    SUPERVISOR_ERRORS.E_SUPERVISOR_RUNNING,
+    `a supervisor (pid ${pid ?? '?'}) is already running for ${paths.dir}`,
+    {
+      details: { pid, record },
+      hint: 'use `marshal status`, `marshal stop` or `marshal switch`',
+    },
+  );
 }
 
 async function reapLeftover(rec: Partial<ChildRecord>, graceMs: number, emit: Emit): Promise<void> {

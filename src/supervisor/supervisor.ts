@@ -9,7 +9,9 @@
  * const { exitCode } = await sup.done; // 0 stopped, 4 crash_loop
  */
 import { mkdir } from 'node:fs/promises';
+import { MarshalError } from '../core/errors.ts';
 import { validateEnvironmentName } from './environment.ts';
+import { SUPERVISOR_ERRORS } from './errors.ts';
 import { openSupervisorLog } from './event-log.ts';
 import type { SwitchContext } from './machine-types.ts';
 import {
@@ -29,6 +31,7 @@ import {
   cleanStaleFiles,
   inspectSwitchStatus,
   interruptedStatus,
+  supervisorRunning,
 } from './startup.ts';
 import { initialState } from './state-machine.ts';
 import type { SupervisorHandle, SupervisorOptions, SupervisorResult } from './supervisor-types.ts';
@@ -79,14 +82,14 @@ export function startSupervisor(options: SupervisorOptions): SupervisorHandle {
 async function boot(rt: Runtime, options: SupervisorOptions): Promise<void> {
   const startedAt = Date.now();
   const paths = metadataPaths(rt.ws.root);
-  await mkdir(paths.dir, { recursive: true });
-  rt.openLog(openSupervisorLog(paths.switchLog));
+  await metadataStep(paths.dir, () => mkdir(paths.dir, { recursive: true }));
+  await metadataStep(paths.switchLog, async () => rt.openLog(openSupervisorLog(paths.switchLog)));
   const emit = rt.emit.bind(rt);
   await checkPreviousSupervisor(paths, rt.settings.graceMs, emit);
   await rt.loadSpec(options.env);
   await cleanStaleFiles(paths);
-  rt.writePid();
-  await rt.pid.flush();
+  const claim = await metadataStep(paths.orchestratorPid, () => rt.claimPid());
+  if (!claim.ok) throw supervisorRunning(paths, claim.holder);
   emit({
     type: 'started',
     at: Date.now(),
@@ -110,6 +113,8 @@ async function boot(rt: Runtime, options: SupervisorOptions): Promise<void> {
     intervalMs: rt.settings.pollIntervalMs,
     signal: rt.lifetime.signal,
     tick: async () => {
+      for (const file of await rt.pid.reassert())
+        rt.warn(`${file} was removed or replaced by another program; restored`);
       await pollCommand(rt, startedAt);
       await pollSwitchRequest(rt);
     },
@@ -122,6 +127,25 @@ async function boot(rt: Runtime, options: SupervisorOptions): Promise<void> {
   });
   await rt.dispatch(pending ? { type: 'boot', pending } : { type: 'boot' });
   if (options.signal?.aborted) onAbort();
+}
+
+/** Errors of the file system that mean ".metadata/ is not usable", not a bug. */
+const UNUSABLE = new Set(['EACCES', 'EPERM', 'EROFS', 'ELOOP', 'ENOSPC', 'EDQUOT']);
+
+/** Runs a start-up step on `.metadata/`; a read-only, foreign or booby-trapped folder is E_METADATA_UNUSABLE. */
+async function metadataStep<T>(file: string, step: () => Promise<T>): Promise<T> {
+  try {
+    return await step();
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === undefined || !UNUSABLE.has(code)) throw err;
+    const why = code === 'ELOOP' ? 'it is a symbolic link (refused)' : (err as Error).message;
+    throw new MarshalError(SUPERVISOR_ERRORS.E_METADATA_UNUSABLE, `cannot write ${file}: ${why}`, {
+      cause: err,
+      details: { file, code },
+      hint: 'the supervisor needs a writable .metadata/ in the workspace, owned by the user running it',
+    });
+  }
 }
 
 /**

@@ -25,7 +25,14 @@ export interface RecordedRequest {
 export type FakeReply =
   | {
       content?: string | null;
-      toolCalls?: Array<{ name: string; arguments: string | Record<string, unknown>; id?: string }>;
+      /** `id: null` sends a tool call without an id (as some servers do). */
+      toolCalls?: Array<{ name: string; arguments: string | Record<string, unknown>; id?: string | null }>;
+      /** OpenRouter's `message.reasoning`. */
+      reasoning?: string;
+      /** DeepSeek's and vLLM's `message.reasoning_content`. */
+      reasoningContent?: string;
+      /** OpenRouter's `message.reasoning_details`. */
+      reasoningDetails?: unknown[];
       usage?: { prompt_tokens: number; completion_tokens: number; cost?: number };
       finishReason?: string;
       model?: string;
@@ -47,6 +54,9 @@ export interface FakeOpenAIServer {
   requests: RecordedRequest[];
   /** Chat-completion requests only. */
   chatRequests(): RecordedRequest[];
+  /** Chat-completion requests being answered right now, and the most there ever were at once. */
+  readonly inFlight: number;
+  readonly maxInFlight: number;
   /** Resolves with request `index` once the server has received it (at once if it already has). */
   waitForRequest(index: number): Promise<RecordedRequest>;
   /** Resolves once the client closed request `index` without an answer (or at once if it already did). */
@@ -73,7 +83,7 @@ function sendJson(
 
 function completion(reply: Extract<FakeReply, { content?: unknown }>, index: number, requestModel: unknown) {
   const toolCalls = (reply.toolCalls ?? []).map((c, i) => ({
-    id: c.id ?? `call_${index}_${i}`,
+    ...(c.id === null ? {} : { id: c.id ?? `call_${index}_${i}` }),
     type: 'function',
     function: {
       name: c.name,
@@ -82,6 +92,9 @@ function completion(reply: Extract<FakeReply, { content?: unknown }>, index: num
   }));
   const message: Record<string, unknown> = { role: 'assistant', content: reply.content ?? null };
   if (toolCalls.length > 0) message.tool_calls = toolCalls;
+  if (reply.reasoning !== undefined) message.reasoning = reply.reasoning;
+  if (reply.reasoningContent !== undefined) message.reasoning_content = reply.reasoningContent;
+  if (reply.reasoningDetails !== undefined) message.reasoning_details = reply.reasoningDetails;
   return {
     id: `chatcmpl-fake-${index}`,
     object: 'chat.completion',
@@ -117,6 +130,8 @@ export async function startFakeOpenAIServer(script: FakeScript): Promise<FakeOpe
   const closeWaiters = new Map<number, Array<() => void>>();
   const requestWaiters = new Map<number, Array<(rec: RecordedRequest) => void>>();
   let chatCount = 0;
+  let inFlight = 0;
+  let maxInFlight = 0;
 
   const nextReply = async (rec: RecordedRequest, n: number): Promise<FakeReply> => {
     if (typeof script === 'function') return script(rec, n);
@@ -178,6 +193,11 @@ export async function startFakeOpenAIServer(script: FakeScript): Promise<FakeOpe
     }
     const n = chatCount++;
     chatIndex.set(rec, n);
+    inFlight++;
+    maxInFlight = Math.max(maxInFlight, inFlight);
+    res.on('close', () => {
+      inFlight--;
+    });
     const reply = await nextReply(rec, n);
     if ('hang' in reply) return; // Never answer; close() or the client's abort ends it.
     if ('reset' in reply) {
@@ -214,6 +234,12 @@ export async function startFakeOpenAIServer(script: FakeScript): Promise<FakeOpe
     url: `http://127.0.0.1:${port}/v1`,
     requests,
     chatRequests: () => requests.filter((r) => chatIndex.has(r)),
+    get inFlight() {
+      return inFlight;
+    },
+    get maxInFlight() {
+      return maxInFlight;
+    },
     waitForRequest(index: number): Promise<RecordedRequest> {
       const rec = requests[index];
       if (rec) return Promise.resolve(rec);

@@ -3,11 +3,18 @@
 export {
   AGGREGATION_RULE_PRECONDITIONS,
   AGGREGATION_RULES,
+  type AggregateOptions,
   type AggregateResult,
   aggregate,
   isAggregationRule,
+  referenceAggregate,
 } from './aggregate/index.ts';
-export { MAX_VECTORS_BYTES, readVectorsFile } from './aggregate/read-vectors.ts';
+export {
+  MAX_VECTORS_BYTES,
+  parseVectors,
+  type ReadVectorsOptions,
+  readVectorsFile,
+} from './aggregate/read-vectors.ts';
 export { type Audit, type AuditRecord, auditPathFor, openAudit } from './audit.ts';
 export {
   BenchmarkOutputSchema,

@@ -37,8 +37,8 @@ describe('parseSubQuestions', () => {
 
   it('names the problem: wrong count, duplicates after normalisation, empty items, no array', () => {
     assert.match(
-      (parseSubQuestions('["a", "b", "c"]', 2) as { problem: string }).problem,
-      /3 questions instead of exactly 2/,
+      (parseSubQuestions('["a", "b", "c"]', 4) as { problem: string }).problem,
+      /3 questions instead of exactly 4/,
     );
     assert.match(
       (parseSubQuestions('["What is X?", "what is  x"]', 2) as { problem: string }).problem,
@@ -47,6 +47,22 @@ describe('parseSubQuestions', () => {
     assert.match((parseSubQuestions('["a", "  "]', 2) as { problem: string }).problem, /empty/);
     assert.match((parseSubQuestions('no json here', 2) as { problem: string }).problem, /JSON array/);
     assert.match((parseSubQuestions(null, 2) as { problem: string }).problem, /empty/);
+  });
+
+  it('accepts what models really return: objects with a question field, lists, N+1 items, <think>', () => {
+    const cases: Array<[string, string[]]> = [
+      ['[{"question": "a?"}, {"question": "b?", "angle": "x"}]', ['a?', 'b?']],
+      ['{"subQuestions": [{"q": "a?"}, {"text": "b?"}]}', ['a?', 'b?']],
+      ['Sure:\n1. a?\n2) b?\n', ['a?', 'b?']],
+      ['Here they are\n- a?\n* b?\n• c?', ['a?', 'b?']],
+      ['["a?", "b?", "c?"]', ['a?', 'b?']],
+      ['["a?", "A?", "b?"]', ['a?', 'b?']],
+      ['<think>maybe ["x?", "y?"]</think>\n```json\n["a?", "b?"]\n```', ['a?', 'b?']],
+    ];
+    for (const [text, want] of cases) {
+      assert.deepEqual(parseSubQuestions(text, 2), { ok: true, questions: want }, text);
+    }
+    assert.equal(parseSubQuestions('<think>["x?", "y?"]</think>', 2).ok, false);
   });
 
   it('normalises case, spacing and trailing punctuation', () => {

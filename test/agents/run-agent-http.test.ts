@@ -14,7 +14,7 @@ let tools: ToolRegistry;
 
 before(async () => {
   workspace = await mkdtemp(join(tmpdir(), 'marshal-agent-http-'));
-  tools = new ToolRegistry(createBuiltinTools({ workspace }));
+  tools = new ToolRegistry(createBuiltinTools({ workspace, allowWrite: true }));
 });
 after(async () => {
   await rm(workspace, { recursive: true, force: true });

@@ -16,7 +16,9 @@ let tools: ToolRegistry;
 
 before(async () => {
   workspace = await mkdtemp(join(tmpdir(), 'marshal-run-agent-'));
-  tools = new ToolRegistry(createBuiltinTools({ workspace, search: { endpoint: 'http://127.0.0.1:9/?q=' } }));
+  tools = new ToolRegistry(
+    createBuiltinTools({ workspace, allowWrite: true, search: { endpoint: 'http://127.0.0.1:9/?q=' } }),
+  );
 });
 after(async () => {
   await rm(workspace, { recursive: true, force: true });
@@ -113,7 +115,7 @@ describe('runAgent', { timeout: 30_000 }, () => {
     assert.equal(toolEvents[0]?.type === 'tool_call' && toolEvents[0].arguments, '{"expression":"6*7"}');
   });
 
-  it('mark_task_complete ends the loop: reply text wins, else completion_message; later calls are skipped', async () => {
+  it('mark_task_complete ends the loop: completion_message wins over a preface; later calls are skipped', async () => {
     const complete = {
       name: 'mark_task_complete',
       arguments: { task_summary: 's', completion_message: 'final from tool' },
@@ -121,7 +123,7 @@ describe('runAgent', { timeout: 30_000 }, () => {
     const withText = setup([{ content: 'Answer in text.', toolCalls: [complete] }]);
     const a = await withText.run();
     assert.equal(a.status, 'ok');
-    assert.equal(a.answer, 'Answer in text.');
+    assert.equal(a.answer, 'final from tool');
 
     const noText = setup([
       {

@@ -53,6 +53,7 @@ describe('runHeavy', () => {
     assert.deepEqual(Object.keys(r), [
       'question',
       'answer',
+      'partial',
       'strategy',
       'subQuestions',
       'agents',

@@ -59,7 +59,7 @@ describe('tool errors shown to the model', () => {
         systemPrompt: 's',
         originalQuestion: 'q',
         question: 'q',
-        tools: new ToolRegistry([...createBuiltinTools({ workspace }), leaky]),
+        tools: new ToolRegistry([...createBuiltinTools({ workspace, allowWrite: true }), leaky]),
         maxIterations: 3,
         workspace,
       });

@@ -45,7 +45,9 @@ describe('loadToolsDir', () => {
 
   it('loaded tools work in a registry next to the built-ins, with validation', async () => {
     const { tools } = await loadToolsDir(mixed);
-    const registry = new ToolRegistry(createBuiltinTools({ workspace: '/tmp' })).with(tools);
+    const registry = new ToolRegistry(createBuiltinTools({ workspace: '/tmp', allowWrite: true })).with(
+      tools,
+    );
     const specs = registry.specs();
     const reverse = specs.find((s) => s.name === 'reverse_text')!;
     assert.deepEqual(reverse.parameters.required, ['text']);
@@ -103,7 +105,7 @@ describe('loadToolsDir', () => {
 });
 
 describe('ToolRegistry', () => {
-  const tools = createBuiltinTools({ workspace: '/tmp' });
+  const tools = createBuiltinTools({ workspace: '/tmp', allowWrite: true });
 
   it('keeps the original tool names and parameters', () => {
     const specs = new ToolRegistry(tools).specs();

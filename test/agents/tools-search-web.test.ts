@@ -6,7 +6,7 @@ import { createServer as createTcpServer } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { htmlToText } from '../../src/agents/tools/html-text.ts';
 import { parseSearchResults } from '../../src/agents/tools/parse-search-results.ts';
-import { searchUrl, searchWebTool } from '../../src/agents/tools/search-web.ts';
+import { markUntrusted, searchUrl, searchWebTool } from '../../src/agents/tools/search-web.ts';
 
 let server: Server;
 let base: string;
@@ -110,12 +110,16 @@ describe('search_web', { timeout: 30_000 }, () => {
     const [one, two, hang, dead, pdf] = out;
     assert.equal(one!.url, `${base}/page/one`);
     assert.equal(one!.snippet, 'Snippet one – details');
-    assert.equal(one!.content, `${`Menu The quick brown fox ${'word '.repeat(40)}`.slice(0, 60)}...`);
+    assert.equal(
+      one!.content,
+      markUntrusted(`${`Menu The quick brown fox ${'word '.repeat(40)}`.slice(0, 60)}...`),
+    );
     assert.ok(!one!.content!.includes('secret'));
     assert.equal(two!.snippet, 'Snippet two');
-    assert.equal(two!.content, 'plain text page');
+    assert.equal(two!.content, markUntrusted('plain text page'));
     assert.match(hang!.content!, /^Could not fetch content: no answer within 2000 ms/);
-    assert.match(dead!.content!, /^Could not fetch content: ECONNREFUSED/);
+    // Another port on loopback is not the endpoint's origin: refused before any connection.
+    assert.match(dead!.content!, /^Could not fetch content: refused: 127\.0\.0\.1 is a loopback address/);
     assert.match(pdf!.content!, /unsupported content type application\/pdf/);
   });
 

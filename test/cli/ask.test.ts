@@ -52,7 +52,6 @@ describe('marshal ask (main() in-process)', () => {
         'mark_task_complete',
         'read_file',
         'search_web',
-        'write_file',
       ]);
     } finally {
       await server.close();
@@ -82,11 +81,23 @@ describe('marshal ask (main() in-process)', () => {
   });
 
   it('exit 3 when the agent produces no answer', async () => {
-    const server = await startFakeOpenAIServer([{ status: 401 }]);
+    const server = await startFakeOpenAIServer([{ content: null }]);
     try {
       const r = await runCli(['ask', '--base-url', server.url, 'q?'], { cwd: dir, env });
       assert.equal(r.code, 3, r.stderr);
       assert.match(r.stderr, /failed/);
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('a 401 exits 2 with the key hint, after one request', async () => {
+    const server = await startFakeOpenAIServer(() => ({ status: 401 }));
+    try {
+      const r = await runCli(['ask', '--base-url', server.url, 'q?'], { cwd: dir, env });
+      assert.equal(r.code, 2, r.stderr);
+      assert.equal(server.chatRequests().length, 1);
+      assert.match(r.stderr, /API key/);
     } finally {
       await server.close();
     }

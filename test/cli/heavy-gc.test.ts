@@ -105,20 +105,24 @@ describe('heavy deadlines under GC pressure (child process with --expose-gc and 
     });
   }
 
-  for (const flag of ['--timeout', '--agent-timeout'] as const) {
-    it(`ask ${flag} 2 against a hung endpoint ends with status timeout (exit 3)`, async () => {
-      const server = await startFakeOpenAIServer(() => ({ hang: true }));
-      try {
-        const r = await runUnderGc(
-          ['ask', '--base-url', server.url, '--json', flag, '2', 'What is it?'],
-          dir,
-        );
-        assert.equal(r.killed, false, `the deadline never fired; stderr:\n${r.stderr}`);
-        assert.equal(r.code, 3, r.stderr);
-        assert.equal((JSON.parse(r.stdout) as { status: string }).status, 'timeout');
-      } finally {
-        await server.close();
-      }
-    });
-  }
+  // Side by side: against an endpoint that never answers there is no race to win, only the
+  // deadline to fire (the heavy runs above stay one at a time: their first agents must answer in time).
+  describe('ask against a hung endpoint', { concurrency: true }, () => {
+    for (const flag of ['--timeout', '--agent-timeout'] as const) {
+      it(`ask ${flag} 2 against a hung endpoint ends with status timeout (exit 3)`, async () => {
+        const server = await startFakeOpenAIServer(() => ({ hang: true }));
+        try {
+          const r = await runUnderGc(
+            ['ask', '--base-url', server.url, '--json', flag, '2', 'What is it?'],
+            dir,
+          );
+          assert.equal(r.killed, false, `the deadline never fired; stderr:\n${r.stderr}`);
+          assert.equal(r.code, 3, r.stderr);
+          assert.equal((JSON.parse(r.stdout) as { status: string }).status, 'timeout');
+        } finally {
+          await server.close();
+        }
+      });
+    }
+  });
 });

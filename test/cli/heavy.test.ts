@@ -160,10 +160,24 @@ describe('marshal heavy (main() against the fake OpenAI-compatible server)', () 
     });
     try {
       const trace = join(dir, 'trace.jsonl');
-      const r = await runCli(['heavy', '--base-url', server.url, '-n', '2', '--trace', trace, QUESTION], {
-        cwd: dir,
-        extraEnv: { OPENAI_API_KEY: key },
-      });
+      const r = await runCli(
+        [
+          'heavy',
+          '--base-url',
+          server.url,
+          '--api-key-env',
+          'OPENAI_API_KEY',
+          '-n',
+          '2',
+          '--trace',
+          trace,
+          QUESTION,
+        ],
+        {
+          cwd: dir,
+          extraEnv: { OPENAI_API_KEY: key },
+        },
+      );
       assert.equal(r.code, 0, r.stderr);
       assert.match(r.stdout, /^combined answer/);
       assert.match(r.stderr, /decompose: 2 sub-question/);
@@ -202,6 +216,78 @@ describe('marshal heavy (main() against the fake OpenAI-compatible server)', () 
     assert.equal(r.code, 2);
     assert.match(r.stderr, /OPENROUTER_API_KEY/);
     assert.equal(r.stdout, '');
+  });
+
+  it('a 401 ends the run after the first reply: one message naming the key variable, exit 2', async () => {
+    const server = await startFakeOpenAIServer(() => ({
+      status: 401,
+      body: { error: { message: 'User not found.', code: 401 } },
+    }));
+    try {
+      const r = await runCli(['heavy', '--base-url', server.url, '-n', '4', QUESTION], {
+        cwd: dir,
+        extraEnv: { OPENAI_API_KEY: 'sk-test-0123456789abcdefghij' },
+      });
+      assert.equal(r.code, 2, r.stderr);
+      assert.equal(server.chatRequests().length, 1);
+      assert.equal(r.stderr.match(/User not found/g)?.length, 1, r.stderr);
+      assert.match(r.stderr, /OPENAI_API_KEY/);
+      assert.doesNotMatch(r.stderr, /sk-test-0123456789abcdefghij/);
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('an unknown model ends the run naming the model, exit 2', async () => {
+    const server = await startFakeOpenAIServer(() => ({
+      status: 400,
+      body: { error: { message: 'nope/nope is not a valid model ID', code: 400 } },
+    }));
+    try {
+      const r = await runCli(
+        ['heavy', '--base-url', server.url, '--model', 'nope/nope', '--json', QUESTION],
+        {
+          cwd: dir,
+        },
+      );
+      assert.equal(r.code, 2, r.stderr);
+      assert.equal(server.chatRequests().length, 1);
+      const doc = JSON.parse(r.stdout) as { error: { code: string; hint?: string } };
+      assert.equal(doc.error.code, 'E_LLM_REFUSED');
+      assert.match(doc.error.hint ?? '', /"nope\/nope"/);
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('credentials inside --base-url never appear in messages, the JSON result or the trace', async () => {
+    const server = await startFakeOpenAIServer((req) =>
+      who(req) === 'decompose'
+        ? { content: JSON.stringify(SUBS.slice(0, 2)) }
+        : who(req) === 'combine'
+          ? { status: 500, body: { error: { message: 'combine down' } } }
+          : { content: 'an answer' },
+    );
+    const trace = join(dir, 'cred-trace.jsonl');
+    try {
+      const url = server.url.replace('http://', 'http://alice:hunter2-s3cret@');
+      const r = await runCli(['heavy', '--base-url', url, '-n', '2', '--trace', trace, '--json', QUESTION], {
+        cwd: dir,
+      });
+      assert.equal(r.code, 0, r.stderr);
+      const traced = await readFile(trace, 'utf8');
+      for (const out of [r.stdout, r.stderr, traced]) assert.doesNotMatch(out, /hunter2-s3cret/);
+      assert.ok(server.chatRequests().length >= 3);
+      const basic = `Basic ${Buffer.from('alice:hunter2-s3cret').toString('base64')}`;
+      assert.ok(server.chatRequests().every((q) => q.headers.authorization === basic));
+      const bad = await runCli(['heavy', '--base-url', 'ftp://bob:pa55w0rd-x@127.0.0.1/v1', 'q'], {
+        cwd: dir,
+      });
+      assert.equal(bad.code, 2);
+      assert.doesNotMatch(bad.stderr, /pa55w0rd-x/);
+    } finally {
+      await server.close();
+    }
   });
 
   it('bad flags and config values exit 2 naming the option, file, key and value', async () => {

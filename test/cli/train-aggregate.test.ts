@@ -48,6 +48,7 @@ describe('marshal train aggregate', () => {
       rule: 'krum',
       f: 1,
       result: [2, 3],
+      nonFinite: [],
       selected: [1],
       scores: [10, 4, 4, 10, 36866],
     });
@@ -64,7 +65,7 @@ describe('marshal train aggregate', () => {
       '--json',
     ]);
     assert.equal(r.code, 0, r.stderr);
-    assert.deepEqual(JSON.parse(r.stdout), { rule: 'trimmed-mean', f: 1, result: [3, 4] });
+    assert.deepEqual(JSON.parse(r.stdout), { rule: 'trimmed-mean', f: 1, result: [3, 4], nonFinite: [] });
   });
 
   it('prints a short human summary', async () => {
@@ -118,10 +119,9 @@ describe('marshal train aggregate', () => {
     const cases: Array<[string, RegExp]> = [
       ['missing.json', /missing\.json: no such file/],
       ['ragged.json', /ragged\.json: vector 2 has length 1, vector 0 has length 2/],
-      ['text.json', /text\.json: vector 1, coordinate 1: expected a finite number, got "x"/],
+      ['text.json', /text\.json: vector 1, coordinate 1: expected a number, got "x"/],
       ['object.json', /object\.json: expected a non-empty JSON array of number arrays/],
       ['broken.json', /broken\.json: not valid JSON/],
-      ['huge.json', /huge\.json: vector 1, coordinate 0: expected a finite number/],
       // A FIFO is refused, not read (reading it would block until a writer comes).
       ['fifo.json', /fifo\.json: cannot read it \(not a regular file/],
     ];
@@ -130,5 +130,108 @@ describe('marshal train aggregate', () => {
       assert.equal(r.code, 2, `${name}: ${r.stderr}`);
       assert.match(r.stderr, message);
     }
+  });
+
+  it('reads the vectors from stdin with -', async () => {
+    const r = await runMain(['train', 'aggregate', '--rule', 'median', '--f', '1', '-', '--json'], {
+      stdinText: JSON.stringify([[1], [2], [100]]),
+    });
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(JSON.parse(r.stdout).result, [2]);
+    const bad = await runMain(['train', 'aggregate', '--rule', 'median', '--f', '1', '-'], {
+      stdinText: '[[1], [2',
+    });
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /stdin: not valid JSON/);
+  });
+
+  it('a number outside the float64 range names its vector and coordinate; --strict refuses it', async () => {
+    const text = '[[1, 2], [2, 3], [3, 4], [1e400, 5], [4, 5]]';
+    const r = await runMain(['train', 'aggregate', '--rule', 'krum', '--f', '1', '-', '--json'], {
+      stdinText: text,
+    });
+    assert.equal(r.code, 0, r.stderr);
+    const doc = JSON.parse(r.stdout);
+    assert.deepEqual(doc.nonFinite, [3]);
+    assert.equal(doc.scores[3], null);
+    assert.ok(!doc.selected.includes(3));
+    assert.match(
+      r.stderr,
+      /vector 3, coordinate 0: outside the float64 range \(Infinity\); counted as Byzantine/,
+    );
+    const strict = await runMain(['train', 'aggregate', '--rule', 'krum', '--f', '1', '--strict', '-'], {
+      stdinText: text,
+    });
+    assert.equal(strict.code, 2);
+    assert.match(strict.stderr, /stdin: vector 3, coordinate 0: the number is outside the float64 range/);
+    const file = await runMain(
+      ['train', 'aggregate', '--rule', 'median', '--f', '0', 'huge.json', '--strict'],
+      {
+        cwd: dir,
+      },
+    );
+    assert.equal(file.code, 2);
+    assert.match(file.stderr, /huge\.json: vector 1, coordinate 0: the number is outside the float64 range/);
+    const noRoom = await runMain(['train', 'aggregate', '--rule', 'median', '--f', '0', 'huge.json'], {
+      cwd: dir,
+    });
+    assert.equal(noRoom.code, 2);
+    assert.match(noRoom.stderr, /median: 1 inputs have non-finite values \(vectors 1\), more than f = 0/);
+  });
+
+  it('passes the geometric median and centered clipping parameters through', async () => {
+    const gm = await runMain(
+      [
+        'train',
+        'aggregate',
+        '--rule',
+        'geometric-median',
+        '--f',
+        '1',
+        '--nu',
+        '0.5',
+        '--iterations',
+        '2',
+        'ok.json',
+        '--json',
+      ],
+      { cwd: dir },
+    );
+    assert.equal(gm.code, 0, gm.stderr);
+    const g = JSON.parse(gm.stdout);
+    assert.equal(g.nu, 0.5);
+    assert.equal(g.iterations, 2);
+    const cc = await runMain(
+      [
+        'train',
+        'aggregate',
+        '--rule',
+        'centered-clipping',
+        '--f',
+        '1',
+        '--tau',
+        '0.25',
+        '--iterations',
+        '1',
+        'ok.json',
+        '--json',
+      ],
+      { cwd: dir },
+    );
+    assert.equal(cc.code, 0, cc.stderr);
+    const c = JSON.parse(cc.stdout);
+    assert.equal(c.tau, 0.25);
+    assert.equal(c.iterations, 1);
+    const help = await runMain(['train', 'aggregate', '--help']);
+    assert.match(help.stdout, /--tolerance <r> .*\(default: 1e-9\)/);
+    assert.match(help.stdout, /--nu <r>/);
+    const bad = await runMain(
+      ['train', 'aggregate', '--rule', 'geometric-median', '--f', '1', '--nu', '0', 'ok.json'],
+      {
+        cwd: dir,
+      },
+    );
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /nu must be a positive finite number/);
   });
 });

@@ -1,4 +1,6 @@
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { mkdtemp, readdir, readFile, rm, utimes, writeFile } from 'node:fs/promises';
 import { hostname, tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
@@ -42,11 +44,12 @@ async function writeOld(path: string, text: string): Promise<void> {
   await utimes(path, old, old);
 }
 
-/** A PID that belonged to a process which has exited and been reaped. */
+/** A PID that belonged to a process which has exited and been reaped (a plain `true`: no tsx start-up). */
 async function deadPid(): Promise<number> {
-  const agent = await startAgent();
-  await agent.kill();
-  return agent.pid;
+  const child = spawn('true', [], { stdio: 'ignore' });
+  const [code] = await once(child, 'exit');
+  assert.equal(code, 0);
+  return child.pid!;
 }
 
 describe('acquire and release in one process', () => {
@@ -188,8 +191,10 @@ describe('with other processes', () => {
   const agents: Agent[] = [];
   let gone = 0;
   before(async () => {
-    for (let i = 0; i < 4; i++) agents.push(await startAgent());
-    gone = await deadPid();
+    // Started side by side: each agent's tsx start-up is a second or more of mostly waiting.
+    const [started, dead] = await Promise.all([Promise.all([1, 2, 3, 4].map(() => startAgent())), deadPid()]);
+    agents.push(...started);
+    gone = dead;
   });
   after(async () => {
     await Promise.all(agents.map((a) => a.close()));

@@ -15,7 +15,7 @@ const agents: Agent[] = [];
 
 before(async () => {
   dir = await mkdtemp(join(tmpdir(), 'marshal-lockhandle-'));
-  for (let i = 0; i < 2; i++) agents.push(await startAgent());
+  agents.push(...(await Promise.all([startAgent(), startAgent()])));
 });
 after(async () => {
   await Promise.all(agents.map((a) => a.close()));

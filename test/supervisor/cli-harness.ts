@@ -95,10 +95,12 @@ export async function statusJson(root: string): Promise<{
 export async function recordedSupervisorPid(root: string): Promise<number | undefined> {
   const text = await readFile(join(root, '.metadata', '.orchestrator.pid'), 'utf8').catch(() => undefined);
   if (text === undefined) return undefined;
+  // A plain decimal pid (what ComfyGit reads); an older JSON record ({pid, ...}) still reads.
+  if (/^\d+$/.test(text.trim())) return Number(text.trim()) || undefined;
   try {
     return (JSON.parse(text) as { pid: number }).pid;
   } catch {
-    return Number(text.trim()) || undefined;
+    return undefined;
   }
 }
 
@@ -124,10 +126,17 @@ export function signal(pid: number, sig: NodeJS.Signals): boolean {
  */
 export async function liveGroupMembers(pgid: number): Promise<number[]> {
   const { readdir } = await import('node:fs/promises');
+  const { readFileSync } = await import('node:fs');
   const out: number[] = [];
   for (const name of await readdir('/proc')) {
     if (!/^\d+$/.test(name)) continue;
-    const stat = await readFile(`/proc/${name}/stat`, 'utf8').catch(() => '');
+    // Synchronous: a /proc file reads in microseconds; fs/promises costs thread-pool round trips.
+    let stat = '';
+    try {
+      stat = readFileSync(`/proc/${name}/stat`, 'utf8');
+    } catch {
+      // gone
+    }
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
     // fields[0] = state (field 3), fields[2] = pgrp (field 5)
     if (fields[2] === String(pgid) && fields[0] !== 'Z') out.push(Number(name));
@@ -140,7 +149,9 @@ export async function liveGroupMembers(pgid: number): Promise<number[]> {
  * its server's process group), so a failing test leaves no stray detached process behind.
  */
 export async function stopLeftovers(root: string): Promise<void> {
-  const text = await readFile(join(root, '.metadata', '.orchestrator.pid'), 'utf8').catch(() => undefined);
+  const text = await readFile(join(root, '.metadata', '.orchestrator.pid.marshal.json'), 'utf8').catch(
+    () => undefined,
+  );
   if (text === undefined) return;
   let record: { pid?: number; childPgid?: number | null } = {};
   try {

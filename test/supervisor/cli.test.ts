@@ -6,6 +6,8 @@ import assert from 'node:assert/strict';
 import { appendFile, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
+import { readSwitchStatus } from '../../src/supervisor/protocol.ts';
+import { workspaceAt } from '../../src/supervisor/workspace.ts';
 import {
   cleanupAfter,
   cliEnv,
@@ -38,20 +40,24 @@ async function workspace(envs: Parameters<typeof makeWorkspace>[0]['envs']): Pro
 
 describe('marshal supervise / switch / restart / status / logs / stop (e2e)', () => {
   it('keeps a server up, restarts on 42, switches on 43, rolls back a broken switch, refuses a second switch, stops cleanly on SIGTERM', async () => {
+    // `slow` does not listen until the test opens its gate (a file in its ComfyUI dir, the cwd):
+    // its switch stays under way for as long as the concurrent switch below takes, whatever the
+    // load, with no guessed delay.
     const tw = await workspace({
       a: { fixtureEnv: { FIXTURE_GRANDCHILD: '1' } },
       b: {},
       broken: { broken: 'exit-1' },
-      slow: { fixtureEnv: { FIXTURE_STARTUP_DELAY: '8' } },
+      slow: { fixtureEnv: { FIXTURE_LISTEN_WHEN: 'listen-gate' } },
     });
     const port = await freePort();
     const ws = `--workspace=${tw.root}`;
-    // `slow` takes 8 s to listen: its readiness bound must hold under any load, or the switch
-    // to it ends rolled_back before the concurrent switch below is tried (seen on a loaded machine).
+    // The readiness bound covers `slow` waiting at its gate while the concurrent switch runs.
     const timing = [...FAST, '--health-timeout=60'];
     const sup = startCli(['supervise', ws, '--env=a', ...timing, '--', '--port', String(port)]);
     try {
-      // Kept up: status shows the running child that answers on the port.
+      // Kept up: status shows the running child that answers on the port. (Each `status` is a node
+      // process: the waits below first wait for the server in-process, then ask `status`.)
+      await waitFor('the server answers', () => fixtureInfo(port));
       const first = await waitFor('running', async () => {
         const s = await statusJson(tw.root);
         return s.state === 'running' && s.childPid !== null ? s : null;
@@ -71,11 +77,16 @@ describe('marshal supervise / switch / restart / status / logs / stop (e2e)', ()
 
       // The control API wants its token.
       const apiPort = Number((await readFile(join(tw.metadataDir, '.control_port'), 'utf8')).trim());
-      assert.equal((await fetch(`http://127.0.0.1:${apiPort}/status`)).status, 401);
+      const browser = { headers: { origin: 'http://evil.example' } };
+      assert.equal((await fetch(`http://127.0.0.1:${apiPort}/status`, browser)).status, 401);
       assert.equal((await fetch(`http://127.0.0.1:${apiPort}/health`)).status, 200);
 
       // Exit 42: restarted.
       await fixturePost(port, '/exit?code=42');
+      await waitFor('a new child answers', async () => {
+        const info = await fixtureInfo(port);
+        return info !== null && info.pid !== first.childPid;
+      });
       const restarted = await waitFor('restart after exit 42', async () => {
         const s = await statusJson(tw.root);
         return s.state === 'running' &&
@@ -103,6 +114,10 @@ describe('marshal supervise / switch / restart / status / logs / stop (e2e)', ()
 
       // A second switch while one is in progress: exit 6; the first one still completes.
       const slow = startCli(['switch', 'slow', ws, '--wait', '--json']);
+      await waitFor('slow switch under way (the status file)', async () => {
+        const st = await readSwitchStatus(workspaceAt(tw.root));
+        return st?.target_env === 'slow' && ['starting', 'validating'].includes(st.state);
+      });
       await waitFor('slow switch under way', async () => {
         const s = await statusJson(tw.root);
         return (
@@ -112,6 +127,7 @@ describe('marshal supervise / switch / restart / status / logs / stop (e2e)', ()
       const concurrent = await runCli(['switch', 'a', ws]);
       assert.equal(concurrent.code, 6, concurrent.stderr);
       assert.match(concurrent.stderr, /in progress/);
+      await writeFile(join(tw.envDir('slow'), 'ComfyUI', 'listen-gate'), '');
       const slowDone = await slow.exited;
       assert.equal(slowDone.code, 0, slowDone.stderr);
       assert.equal(JSON.parse(slowDone.stdout).state, 'complete');
@@ -126,6 +142,10 @@ describe('marshal supervise / switch / restart / status / logs / stop (e2e)', ()
       const before = (await statusJson(tw.root)).childPid;
       const r = await runCli(['restart', ws]);
       assert.equal(r.code, 0, r.stderr);
+      await waitFor('a new child answers', async () => {
+        const info = await fixtureInfo(port);
+        return info !== null && info.pid !== before;
+      });
       await waitFor(
         'restart via CLI',
         async () => {
@@ -145,6 +165,7 @@ describe('marshal supervise / switch / restart / status / logs / stop (e2e)', ()
       // protocol files gone (the lock released).
       const last = await statusJson(tw.root);
       await fixturePost(port, '/switch?target=a');
+      await waitFor('a answers', async () => (await fixtureInfo(port))?.env === 'a');
       const onA = await waitFor('back on a (with a grandchild)', async () => {
         const s = await statusJson(tw.root);
         return s.state === 'running' && s.environment === 'a' && (await fixtureInfo(port))?.env === 'a'

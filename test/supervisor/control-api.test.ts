@@ -149,22 +149,26 @@ describe('control API on a real supervisor', () => {
     assert.equal((await raw(api.port, 'POST', '/health')).status, 405);
   });
 
-  it('requires the bearer token for status, logs and every state change (401 otherwise)', async () => {
+  it('requires the bearer token (401 otherwise) from a browser (any Origin) for status, logs and every state change', async () => {
     for (const [method, path] of [
       ['GET', '/status'],
+      ['GET', '/marshal/status'],
       ['GET', '/logs'],
       ['POST', '/restart'],
       ['POST', '/switch'],
       ['POST', '/stop'],
     ] as const) {
-      const none = await raw(api.port, method, path);
+      const none = await raw(api.port, method, path, { origin: 'http://evil.example' });
       assert.equal(none.status, 401, `${method} ${path} without token`);
       assert.equal(none.headers['www-authenticate'], 'Bearer');
-      const wrong = await raw(api.port, method, path, { authorization: `Bearer ${'0'.repeat(64)}` });
+      const wrong = await raw(api.port, method, path, {
+        authorization: `Bearer ${'0'.repeat(64)}`,
+        origin: 'http://evil.example',
+      });
       assert.equal(wrong.status, 401, `${method} ${path} with a wrong token`);
     }
     assert.equal(sup.status().state, 'running', 'no refused request changed anything');
-    const ok = await raw(api.port, 'GET', '/status', auth());
+    const ok = await raw(api.port, 'GET', '/marshal/status', auth());
     assert.equal(ok.status, 200);
     const body = JSON.parse(ok.text);
     assert.equal(body.running, true);

@@ -42,7 +42,9 @@ describe('detached supervision', () => {
     assert.equal(report.environment, 'a');
     assert.equal(report.log, join(tw.metadataDir, 'orchestrator.log'));
     assert.equal(await recordedSupervisorPid(tw.root), report.pid);
-    // The CLI has exited; the supervisor lives on in its own session.
+    // The CLI has exited; the supervisor lives on in its own session. (`status` is a node process
+    // per call: wait for the server in-process first.)
+    await waitFor('the server answers', () => fixtureInfo(port));
     const running = await waitFor('the detached supervisor runs the server', async () => {
       const s = await statusJson(tw.root);
       return s.state === 'running' && (await fixtureInfo(port))?.pid === s.childPid ? s : null;
@@ -76,6 +78,7 @@ describe('detached supervision', () => {
     assert.equal(r.code, 0, r.stderr);
     const pid = Number(r.stdout.trim());
     detachedPids.push(pid);
+    await waitFor('the server answers', () => fixtureInfo(port));
     await waitFor('running', async () => (await statusJson(tw.root)).state === 'running');
     // Point .control_port at a closed port: restart and stop must still work, through .cmd.
     await writeFile(join(tw.metadataDir, '.control_port'), `${await freePort()}\n`);
@@ -84,6 +87,10 @@ describe('detached supervision', () => {
     assert.equal(restart.code, 0, restart.stderr);
     assert.match(restart.stderr, /via \.cmd/);
     assert.equal(JSON.parse(restart.stdout).via, 'file');
+    await waitFor('a new child answers', async () => {
+      const info = await fixtureInfo(port);
+      return info !== null && info.pid !== before;
+    });
     await waitFor('restarted through .cmd', async () => {
       const s = await statusJson(tw.root);
       return s.childPid !== null && s.childPid !== before;

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { describe, test } from 'node:test';
+import type { ProbeResult } from '../../src/core/probe.ts';
 import { spawnProcess } from '../../src/core/process.ts';
 import { waitChildReady } from '../../src/supervisor/readiness.ts';
 import { parseProcNetTcp, parseStatPgrp, portOwnership } from '../../src/supervisor/socket-owner.ts';
@@ -126,14 +127,27 @@ describe('waitChildReady', () => {
     const port = await freePort();
     const stranger = await listen(port);
     const child = fixture(port, { FIXTURE_NO_LISTEN: '1' });
+    // Watch three probes answer (each one scans /proc, which takes its time on a loaded machine),
+    // then stop: the outcome depends on what the probes saw, not on how fast they ran.
+    const seen: ProbeResult[] = [];
+    const stop = new AbortController();
     try {
       const r = await waitChildReady({ host: '127.0.0.1', port, health: { kind: 'tcp' } }, child.pid, {
         intervalMs: 30,
-        timeoutMs: 3000,
+        timeoutMs: 120_000,
         exited: child.exited,
+        signal: stop.signal,
+        onProbe: (result) => {
+          seen.push(result);
+          if (seen.length === 3) stop.abort();
+        },
       });
-      assert.ok(!r.ok && r.reason === 'timeout');
-      assert.match(r.message, new RegExp(`held by pid ${process.pid}`));
+      assert.ok(!r.ok && r.reason === 'aborted', JSON.stringify(r));
+      assert.equal(seen.length, 3);
+      for (const probe of seen) {
+        assert.ok(!probe.ok);
+        assert.match(probe.message ?? '', new RegExp(`held by pid ${process.pid}`));
+      }
     } finally {
       stranger.close();
       await child.stop({ graceMs: 1000 });

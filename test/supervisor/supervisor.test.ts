@@ -71,12 +71,15 @@ describe('supervisor', () => {
         switchStatus: null,
       },
     );
-    const pidFile = JSON.parse(await readFile(metadataPaths(ws.root).orchestratorPid, 'utf8'));
+    const pidFile = JSON.parse(
+      await readFile(`${metadataPaths(ws.root).orchestratorPid}.marshal.json`, 'utf8'),
+    );
     assert.equal(pidFile.pid, process.pid);
     await waitFor(
       'pid file names the child',
       async () =>
-        JSON.parse(await readFile(metadataPaths(ws.root).orchestratorPid, 'utf8')).childPid === s.childPid,
+        JSON.parse(await readFile(`${metadataPaths(ws.root).orchestratorPid}.marshal.json`, 'utf8'))
+          .childPid === s.childPid,
     );
     assert.deepEqual(h.phases.slice(0, 2), ['starting', 'running']);
     await h.sup.stop();
@@ -252,7 +255,10 @@ describe('supervisor', () => {
         err instanceof MarshalError && err.code === 'E_SUPERVISOR_RUNNING' && err.exitCode === 6,
     );
     assert.equal(h.sup.status().state, 'running');
-    assert.equal(JSON.parse(await readFile(metadataPaths(ws.root).orchestratorPid, 'utf8')).pid, process.pid);
+    assert.equal(
+      JSON.parse(await readFile(`${metadataPaths(ws.root).orchestratorPid}.marshal.json`, 'utf8')).pid,
+      process.pid,
+    );
     assert.equal(second.sup.status().running, false);
   });
 

@@ -278,10 +278,17 @@ describe('aggregate: preconditions', () => {
           const withBad = rows.map((v) => Float64Array.from(v));
           withBad[at]![1] = bad;
           expectRefusal(
-            () => aggregate(rule, withBad, { f: 0 }),
+            () => aggregate(rule, withBad, { f: 0, strict: true }),
             rule,
             'finite values',
             new RegExp(`vector ${at} has a non-finite value ${String(bad)} at coordinate 1`),
+          );
+          // Without strict, a non-finite input is Byzantine: with f = 0 there is no room for it.
+          expectRefusal(
+            () => aggregate(rule, withBad, { f: 0 }),
+            rule,
+            'at most f non-finite inputs',
+            new RegExp(`1 inputs have non-finite values \\(vectors ${at}\\), more than f = 0`),
           );
         }
       }

@@ -10,6 +10,13 @@ export interface AgentAnswer {
   /** The sub-question the agent answered. */
   question: string;
   answer: string;
+  /** Set when the text is partial work, not a finished answer: why (`truncated`, `timeout`, ...). */
+  partial?: string | undefined;
+}
+
+/** ` (partial: timeout)` for partial work, else ''. */
+export function partialLabel(a: AgentAnswer): string {
+  return a.partial === undefined ? '' : ` (partial: ${a.partial})`;
 }
 
 export interface CombineContext {
@@ -40,6 +47,9 @@ export interface CombineOutput {
 /** `=== RESPONSE k (sub-question: ...) ===` blocks, numbered from 1. */
 export function formatAnswers(answers: readonly AgentAnswer[]): string {
   return answers
-    .map((a, i) => `=== RESPONSE ${i + 1} (sub-question: ${a.question}) ===\n${a.answer.trim()}`)
+    .map(
+      (a, i) =>
+        `=== RESPONSE ${i + 1} (sub-question: ${a.question})${partialLabel(a)} ===\n${a.answer.trim()}`,
+    )
     .join('\n\n');
 }

@@ -51,10 +51,14 @@ export async function combine(
   if (answers.length === 0)
     return { answer: null, fallback: false, note: 'no agent produced an answer', usage: meter.total };
   if (answers.length === 1) {
+    const only = answers[0]!;
     return {
-      answer: answers[0]!.answer,
+      answer: only.answer,
       fallback: false,
-      note: `only ${answers[0]!.id} answered`,
+      note:
+        only.partial === undefined
+          ? `only ${only.id} answered`
+          : `only ${only.id} left text, and it is partial (${only.partial})`,
       usage: meter.total,
     };
   }

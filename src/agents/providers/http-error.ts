@@ -4,7 +4,7 @@
  */
 
 import { parseRetryAfter } from '../../core/async.ts';
-import { MarshalError } from '../../core/errors.ts';
+import { assertNever, MarshalError } from '../../core/errors.ts';
 import { redactSecrets, sanitizeForLog } from '../../core/log-hygiene.ts';
 import { AGENT_ERRORS } from '../errors.ts';
 
@@ -42,12 +42,63 @@ export function endpointMessage(text: string): string {
   return text;
 }
 
-/** E_LLM_HTTP for a failed response (or a 200 carrying an `error` object: its `code` is used as status). */
+/** What a request was, for naming the cause of a refusal. */
+export interface RequestContext {
+  model?: string | undefined;
+  /** The variable the key came from. */
+  apiKeyEnv?: string | undefined;
+  hasKey?: boolean | undefined;
+}
+
+/**
+ * Why every later request would fail the same way, or undefined: `auth` (401/403), `model`
+ * (404, or 400/422 naming the model), `refused` (402 payment required). Such errors end a run at
+ * once (fail-fast.ts) instead of being repeated by every agent. Other 4xx (a context too long for
+ * one agent, say) stay that agent's failure.
+ */
+export type FatalKind = 'auth' | 'model' | 'refused';
+
+function fatalKind(status: number, message: string, model: string | undefined): FatalKind | undefined {
+  if (status === 401 || status === 403) return 'auth';
+  if (status === 402) return 'refused';
+  // "this model does not support response_format" is about the request, not an unknown model.
+  const aboutFormat = /response_format|json_schema|structured output/i.test(message);
+  const namesModel =
+    !aboutFormat &&
+    ((model !== undefined && model !== '' && message.includes(model)) ||
+      /\b(?:unknown|invalid|no such|not a valid)\b[^.]*\bmodel\b|\bmodel\b[^.]*\b(?:not found|does not exist|not exist|unknown|invalid|not available)\b/i.test(
+        message,
+      ));
+  if (status === 404) return namesModel ? 'model' : 'refused';
+  if ((status === 400 || status === 422) && namesModel) return 'model';
+  return undefined;
+}
+
+function fatalHint(kind: FatalKind, context: RequestContext): string {
+  switch (kind) {
+    case 'auth':
+      return context.hasKey === false
+        ? 'no API key was sent: export OPENROUTER_API_KEY (OpenRouter) or OPENAI_API_KEY, or name the variable in provider.apiKeyEnv'
+        : `the endpoint refused the key from ${context.apiKeyEnv ?? 'the environment'}: check ${context.apiKeyEnv ?? 'OPENROUTER_API_KEY / OPENAI_API_KEY'}`;
+    case 'model':
+      return `check the model id${context.model ? ` ${JSON.stringify(context.model)}` : ''} (--model); the endpoint does not serve it`;
+    case 'refused':
+      return 'the endpoint refuses these requests (credits, permissions, or a --base-url without the API path such as /v1)';
+    default:
+      return assertNever(kind, 'fatal kind');
+  }
+}
+
+/**
+ * E_LLM_HTTP for a failed response (or a 200 carrying an `error` object: its `code` is used as
+ * status). A refusal that every later request would repeat carries `details.fatal` (its kind).
+ */
 export function httpError(
   response: Response,
   text: string,
   endpoint: string,
   known: readonly string[],
+  context: RequestContext = {},
 ): MarshalError {
   let status = response.status;
   if (response.ok) {
@@ -60,11 +111,17 @@ export function httpError(
   }
   const message = cleanMessage(endpointMessage(text), known) || response.statusText || 'no message';
   const retryAfterMs = parseRetryAfter(response.headers.get('retry-after'), Date.now());
+  const fatal = fatalKind(status, message, context.model);
   return new MarshalError(AGENT_ERRORS.E_LLM_HTTP, `${endpoint} answered HTTP ${status}: ${message}`, {
-    details: { endpoint, status, ...(retryAfterMs !== undefined ? { retryAfterMs } : {}) },
-    ...(status === 401 || status === 403
-      ? { hint: 'check the API key in the environment (OPENROUTER_API_KEY / OPENAI_API_KEY)' }
-      : {}),
+    details: {
+      endpoint,
+      status,
+      ...(retryAfterMs !== undefined ? { retryAfterMs } : {}),
+      ...(fatal !== undefined ? { fatal } : {}),
+      ...(fatal === 'model' && context.model !== undefined ? { model: context.model } : {}),
+      ...(fatal === 'auth' && context.apiKeyEnv !== undefined ? { apiKeyEnv: context.apiKeyEnv } : {}),
+    },
+    ...(fatal !== undefined ? { hint: fatalHint(fatal, context) } : {}),
   });
 }
 
@@ -117,4 +174,11 @@ export function retryAfterOf(error: unknown): number | undefined {
   if (!(error instanceof MarshalError)) return undefined;
   const ms = error.details?.retryAfterMs;
   return typeof ms === 'number' ? ms : undefined;
+}
+
+/** The fatal kind an error carries (see {@link FatalKind}), if any. */
+export function fatalOf(error: unknown): FatalKind | undefined {
+  if (!(error instanceof MarshalError)) return undefined;
+  const kind = error.details?.fatal;
+  return kind === 'auth' || kind === 'model' || kind === 'refused' ? kind : undefined;
 }

@@ -9,7 +9,16 @@ import { deadline } from '../../core/deadline.ts';
 import { isAbortError, MarshalError } from '../../core/errors.ts';
 import { AGENT_ERRORS } from '../errors.ts';
 import type { ChatModel, ChatRequest, ChatResponse, RetryInfo } from '../model.ts';
-import { describeFetchFailure, endpointLabel, httpError, retryAfterOf, statusOf } from './http-error.ts';
+import { isOpenRouter } from './api-key.ts';
+import {
+  describeFetchFailure,
+  endpointLabel,
+  fatalOf,
+  httpError,
+  retryAfterOf,
+  statusOf,
+} from './http-error.ts';
+import { splitCredentials, urlSecrets } from './url-credentials.ts';
 import { parseCompletion, toWireRequest } from './wire-format.ts';
 
 export interface OpenAICompatibleOptions {
@@ -17,6 +26,8 @@ export interface OpenAICompatibleOptions {
   baseUrl: string;
   /** Sent as `Authorization: Bearer <key>` and nowhere else. */
   apiKey?: string | undefined;
+  /** The environment variable the key came from, named in the message of a 401/403. */
+  apiKeyEnv?: string | undefined;
   /** Retries after the first attempt for 429, 5xx and connection errors; default 3. */
   retries?: number;
   /** First backoff (full jitter) when the server sends no Retry-After; default 1000 ms. */
@@ -33,11 +44,18 @@ export interface OpenAICompatibleOptions {
 
 /** Creates the HTTP {@link ChatModel}. */
 export function createOpenAICompatibleModel(options: OpenAICompatibleOptions): ChatModel {
-  const base = options.baseUrl.replace(/\/+$/, '');
+  // Credentials in the URL (`https://user:pass@host/v1`) never reach a message, a trace or fetch
+  // (which refuses such URLs with an error quoting them): they are taken out and sent as Basic
+  // authorization when no API key is in use.
+  const { url: bareBase, user, password } = splitCredentials(options.baseUrl.replace(/\/+$/, ''));
+  const base = bareBase;
   const url = `${base}/chat/completions`;
   const endpoint = endpointLabel(url);
   const doFetch = options.fetchImpl ?? fetch;
-  const known = options.apiKey ? [options.apiKey] : [];
+  const known = [options.apiKey, ...urlSecrets(options.baseUrl)].filter(
+    (k): k is string => k !== undefined && k !== '',
+  );
+  const dialect = isOpenRouter(base) ? 'openrouter' : 'openai';
   const retries = options.retries ?? 3;
   // Learnt once per model: the endpoint rejected response_format, so later calls skip it.
   let jsonSchemaUnsupported = false;
@@ -48,6 +66,13 @@ export function createOpenAICompatibleModel(options: OpenAICompatibleOptions): C
     accept: 'application/json',
   };
   if (options.apiKey) headers.authorization = `Bearer ${options.apiKey}`;
+  else if (user !== undefined || password !== undefined) {
+    headers.authorization = `Basic ${Buffer.from(`${user ?? ''}:${password ?? ''}`).toString('base64')}`;
+  }
+  const keyHint = {
+    apiKeyEnv: options.apiKeyEnv,
+    hasKey: options.apiKey !== undefined && options.apiKey !== '',
+  };
 
   async function attempt(request: ChatRequest, withFormat: boolean, signal: AbortSignal | undefined) {
     // A strongly held timer per attempt, cleared when the attempt ends (core/deadline.ts).
@@ -59,7 +84,7 @@ export function createOpenAICompatibleModel(options: OpenAICompatibleOptions): C
       response = await doFetch(url, {
         method: 'POST',
         headers,
-        body: JSON.stringify(toWireRequest(request, withFormat)),
+        body: JSON.stringify(toWireRequest(request, withFormat, dialect)),
         redirect: 'error',
         signal: attemptSignal,
       });
@@ -70,7 +95,8 @@ export function createOpenAICompatibleModel(options: OpenAICompatibleOptions): C
     } finally {
       attemptDeadline.clear();
     }
-    if (!response.ok) throw httpError(response, text, endpoint, known);
+    const context = { model: request.model, ...keyHint };
+    if (!response.ok) throw httpError(response, text, endpoint, known, context);
     let body: unknown;
     try {
       body = JSON.parse(text);
@@ -81,9 +107,20 @@ export function createOpenAICompatibleModel(options: OpenAICompatibleOptions): C
     }
     // OpenRouter reports some upstream failures as 200 with an `error` object.
     if (body && typeof body === 'object' && 'error' in body && !('choices' in body)) {
-      throw httpError(response, text, endpoint, known);
+      throw httpError(response, text, endpoint, known, context);
     }
-    return parseCompletion(body, endpoint);
+    const completion = parseCompletion(body, endpoint);
+    // OpenRouter's `error` finish reason: the upstream provider failed mid-reply; retried like a 5xx.
+    if (completion.finishReason === 'error') {
+      throw new MarshalError(
+        AGENT_ERRORS.E_LLM_HTTP,
+        `${endpoint} ended the reply with finish_reason "error"`,
+        {
+          details: { endpoint, status: 502, reason: 'finish_reason_error' },
+        },
+      );
+    }
+    return completion;
   }
 
   function call(request: ChatRequest, withFormat: boolean): Promise<ChatResponse> {
@@ -115,7 +152,12 @@ export function createOpenAICompatibleModel(options: OpenAICompatibleOptions): C
       try {
         return await call(request, withFormat);
       } catch (error) {
-        if (withFormat && statusOf(error) === 400 && !request.signal?.aborted) {
+        if (
+          withFormat &&
+          statusOf(error) === 400 &&
+          fatalOf(error) === undefined &&
+          !request.signal?.aborted
+        ) {
           jsonSchemaUnsupported = true;
           return call(request, false);
         }

@@ -3,10 +3,15 @@
  * request bodies out, completion bodies in (validated with zod).
  */
 
+import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import { assertNever, MarshalError } from '../../core/errors.ts';
 import { AGENT_ERRORS } from '../errors.ts';
 import type { ChatMessage, ChatRequest, ChatResponse, ToolCall, Usage } from '../model.ts';
+import { stripThink } from '../strip-think.ts';
+
+/** How the endpoint takes `reasoningEffort`: OpenRouter's `reasoning: {effort}`, or OpenAI's `reasoning_effort`. */
+export type ReasoningDialect = 'openrouter' | 'openai';
 
 /** Message in the wire format. `tool_calls` only appears when non-empty (Groq rejects null). */
 export function toWireMessage(message: ChatMessage): Record<string, unknown> {
@@ -23,6 +28,9 @@ export function toWireMessage(message: ChatMessage): Record<string, unknown> {
           function: { name: c.name, arguments: c.arguments },
         }));
       }
+      if (message.reasoningDetails && message.reasoningDetails.length > 0) {
+        out.reasoning_details = message.reasoningDetails;
+      }
       return out;
     }
     case 'tool':
@@ -33,7 +41,11 @@ export function toWireMessage(message: ChatMessage): Record<string, unknown> {
 }
 
 /** The JSON body of a chat-completions request. `tools` is omitted when empty (some back-ends reject []). */
-export function toWireRequest(request: ChatRequest, withResponseFormat: boolean): Record<string, unknown> {
+export function toWireRequest(
+  request: ChatRequest,
+  withResponseFormat: boolean,
+  dialect: ReasoningDialect = 'openai',
+): Record<string, unknown> {
   const body: Record<string, unknown> = {
     model: request.model,
     messages: request.messages.map(toWireMessage),
@@ -46,6 +58,10 @@ export function toWireRequest(request: ChatRequest, withResponseFormat: boolean)
   }
   if (request.temperature !== undefined) body.temperature = request.temperature;
   if (request.maxTokens !== undefined) body.max_tokens = request.maxTokens;
+  if (request.reasoningEffort !== undefined) {
+    if (dialect === 'openrouter') body.reasoning = { effort: request.reasoningEffort };
+    else body.reasoning_effort = request.reasoningEffort;
+  }
   if (withResponseFormat && request.responseSchema) {
     body.response_format = {
       type: 'json_schema',
@@ -76,7 +92,7 @@ const contentSchema = z
 
 const toolCallSchema = z
   .object({
-    id: z.string().optional(),
+    id: z.string().nullable().optional(),
     function: z.object({
       name: z.string(),
       arguments: z.union([z.string(), z.record(z.string(), z.unknown())]).optional(),
@@ -92,7 +108,13 @@ const completionSchema = z
         z
           .object({
             message: z
-              .object({ content: contentSchema, tool_calls: z.array(toolCallSchema).nullable().optional() })
+              .object({
+                content: contentSchema,
+                tool_calls: z.array(toolCallSchema).nullable().optional(),
+                reasoning: z.string().nullable().optional().catch(null),
+                reasoning_content: z.string().nullable().optional().catch(null),
+                reasoning_details: z.array(z.unknown()).nullable().optional().catch(null),
+              })
               .passthrough(),
             finish_reason: z.string().nullable().optional(),
           })
@@ -128,11 +150,18 @@ export function parseCompletion(body: unknown, endpoint: string): ChatResponse {
   }
   const choice = parsed.data.choices[0]!;
   const rawContent = choice.message.content;
-  const content = Array.isArray(rawContent)
+  const joined = Array.isArray(rawContent)
     ? rawContent.map((p) => p.text ?? '').join('')
     : (rawContent ?? null);
-  const toolCalls: ToolCall[] = (choice.message.tool_calls ?? []).map((c, i) => ({
-    id: c.id && c.id !== '' ? c.id : `call_${i}`,
+  const inline = joined === null ? { content: '', reasoning: '' } : stripThink(joined);
+  const content =
+    joined === null || (inline.content === '' && inline.reasoning !== '') ? null : inline.content;
+  const reasoning = [choice.message.reasoning, choice.message.reasoning_content, inline.reasoning]
+    .filter((r): r is string => typeof r === 'string' && r.trim() !== '')
+    .join('\n\n');
+  // A missing id would make every tool result answer `call_0`; each call gets its own.
+  const toolCalls: ToolCall[] = (choice.message.tool_calls ?? []).map((c) => ({
+    id: c.id && c.id !== '' ? c.id : `call_${randomUUID().replaceAll('-', '').slice(0, 24)}`,
     name: c.function.name,
     arguments:
       typeof c.function.arguments === 'string'
@@ -145,6 +174,9 @@ export function parseCompletion(body: unknown, endpoint: string): ChatResponse {
     finishReason: choice.finish_reason ?? null,
     usage: parseUsage(parsed.data.usage),
   };
+  if (reasoning !== '') response.reasoning = reasoning;
+  const details = choice.message.reasoning_details;
+  if (details && details.length > 0) response.reasoningDetails = details;
   if (parsed.data.model !== undefined) response.model = parsed.data.model;
   return response;
 }

@@ -1,4 +1,7 @@
-/** The five built-in tools with the original Make It Heavy names and parameters. */
+/**
+ * The built-in tools with the original Make It Heavy names and parameters. write_file is offered
+ * only when the user enabled it (`allowWrite`): text the model read may be an attacker's.
+ */
 import { calculateTool } from './calculate.ts';
 import { type FileToolLimits, readFileTool, writeFileTool } from './file-tools.ts';
 import { markTaskCompleteTool } from './mark-task-complete.ts';
@@ -8,21 +11,22 @@ import type { ToolDefinition } from './tool.ts';
 export interface BuiltinToolsOptions extends FileToolLimits {
   /** Root the file tools are confined to (absolute, or resolved against the process cwd by the caller). */
   workspace: string;
+  /** Offer write_file (`--allow-write`, config `tools.allowWrite`). Default false. */
+  allowWrite?: boolean;
   search?: SearchOptions;
-  /** Network for search_web (tests point it at local pages through `search.endpoint` instead). */
-  fetchImpl?: typeof fetch;
 }
 
-/** search_web, calculate, read_file, write_file, mark_task_complete. */
+/** search_web, calculate, read_file, write_file (only with `allowWrite`), mark_task_complete. */
 export function createBuiltinTools(options: BuiltinToolsOptions): ToolDefinition[] {
   const limits: FileToolLimits = {};
   if (options.maxReadBytes !== undefined) limits.maxReadBytes = options.maxReadBytes;
   if (options.maxWriteBytes !== undefined) limits.maxWriteBytes = options.maxWriteBytes;
+  if (options.allowSecretFiles !== undefined) limits.allowSecretFiles = options.allowSecretFiles;
   return [
-    searchWebTool(options.search, options.fetchImpl),
+    searchWebTool(options.search),
     calculateTool,
     readFileTool(options.workspace, limits),
-    writeFileTool(options.workspace, limits),
+    ...(options.allowWrite === true ? [writeFileTool(options.workspace, limits)] : []),
     markTaskCompleteTool,
   ] as ToolDefinition[];
 }

@@ -1,4 +1,7 @@
-/** `calculate {expression}`: the original's calculator, on a bounded parser instead of eval. */
+/**
+ * `calculate {expression}`: the original's calculator (Python eval over `math`), on a bounded
+ * parser instead of eval, with Python's integer and rounding semantics (evaluate-expression.ts).
+ */
 
 import { z } from 'zod';
 import { MarshalError } from '../../core/errors.ts';
@@ -8,6 +11,7 @@ import {
   EXPRESSION_LIMITS,
   ExpressionError,
   evaluateExpression,
+  formatExpressionValue,
 } from './evaluate-expression.ts';
 import type { ToolDefinition } from './tool.ts';
 
@@ -23,13 +27,16 @@ const parameters = z.strictObject({
 export const calculateTool: ToolDefinition<z.infer<typeof parameters>> = {
   name: 'calculate',
   description:
-    'Perform mathematical calculations. Supports + - * / % ^ (or **), parentheses, scientific notation, ' +
-    `constants pi and e, and the functions ${EXPRESSION_FUNCTIONS.join(', ')} (log is the natural log; log(x, base) for other bases).`,
+    'Perform mathematical calculations with Python semantics. Supports + - * / // % ** (or ^ for power), parentheses, ' +
+    'scientific notation, exact integers of any size (2**64 = 18446744073709551616), ' +
+    `constants pi and e, and the functions ${EXPRESSION_FUNCTIONS.join(', ')} (log is the natural log; log(x, base) for other bases; ` +
+    'round rounds half to even).',
   parameters,
   async execute({ expression }) {
     try {
       const result = evaluateExpression(expression);
-      return JSON.stringify({ expression, result, success: true });
+      // Written by hand so an integer keeps every digit (JSON.stringify cannot write a BigInt).
+      return `{"expression":${JSON.stringify(expression)},"result":${formatExpressionValue(result)},"success":true}`;
     } catch (error) {
       if (error instanceof ExpressionError) {
         throw new MarshalError(AGENT_ERRORS.E_TOOL, `calculate: ${error.message}`, { cause: error });

@@ -1,19 +1,24 @@
 /**
  * `read_file {path, head?, tail?}` and `write_file {path, content, append?}`, confined to the
  * workspace root with core `resolveInside` (no `..`, absolute or symlink escape) and size-bounded;
- * writes go through `writeFileAtomic`.
+ * writes go through `writeFileAtomic` (which keeps the file's mode). Secret files (protected-paths.ts)
+ * are not read unless `allowSecretFiles`; nothing under `.git/` and no secret file is ever written.
+ * Whether write_file is offered at all is the caller's choice (`allowWrite`, builtin-tools.ts).
  */
 
-import { mkdir, open, stat } from 'node:fs/promises';
+import { mkdir, open, realpath, stat } from 'node:fs/promises';
 import { dirname, relative } from 'node:path';
 import { z } from 'zod';
 import { writeFileAtomic } from '../../core/atomic-file.ts';
 import { CORE_ERRORS, MarshalError } from '../../core/errors.ts';
 import { resolveInside } from '../../core/safe-path.ts';
 import { AGENT_ERRORS } from '../errors.ts';
+import { noWriteReason, secretReason } from './protected-paths.ts';
 import type { ToolDefinition } from './tool.ts';
 
 export interface FileToolLimits {
+  /** read_file may read files of the protected list (`.env`, `*.pem`, ...). Default false. */
+  allowSecretFiles?: boolean;
   /** Bytes read at most; larger files are truncated with a note. Default 1 MiB. */
   maxReadBytes?: number;
   /** Bytes a file may have after a write (content, or existing + content on append). Default 1 MiB. */
@@ -60,6 +65,29 @@ async function insideWorkspace(workspace: string, path: string): Promise<string>
   }
 }
 
+/**
+ * Refuses `abs` when `reasonOf` names a reason for its workspace-relative path, checking both the
+ * path as resolved and its real path (a symlink `notes.txt -> .env` inside the workspace).
+ */
+async function refuseProtected(
+  workspace: string,
+  abs: string,
+  reasonOf: (rel: string) => string | undefined,
+  verb: string,
+): Promise<void> {
+  const shown = relative(workspace, abs) || '.';
+  const real = await realpath(abs).catch(() => undefined);
+  const realRoot = await realpath(workspace).catch(() => workspace);
+  for (const rel of [shown, real === undefined ? undefined : relative(realRoot, real)]) {
+    const why = rel === undefined ? undefined : reasonOf(rel);
+    if (why !== undefined) {
+      throw toolError(
+        `refusing to ${verb} ${shown}: it ${why} (protected files are off limits to the model)`,
+      );
+    }
+  }
+}
+
 const readParameters = z
   .strictObject({
     path: z.string().min(1).describe('Path of the file to read, relative to the workspace'),
@@ -82,6 +110,7 @@ export function readFileTool(
     async execute({ path, head, tail }, ctx) {
       const abs = await insideWorkspace(workspace, path);
       const shown = relative(workspace, abs) || '.';
+      if (limits.allowSecretFiles !== true) await refuseProtected(workspace, abs, secretReason, 'read');
       let text: string;
       let size: number;
       try {
@@ -151,6 +180,7 @@ export function writeFileTool(
     async execute({ path, content, append }, ctx) {
       const abs = await insideWorkspace(workspace, path);
       const shown = relative(workspace, abs) || '.';
+      await refuseProtected(workspace, abs, noWriteReason, 'write');
       let data = Buffer.from(content, 'utf8');
       try {
         if (append) {
@@ -163,7 +193,7 @@ export function writeFileTool(
         ctx.signal.throwIfAborted();
         await mkdir(dirname(abs), { recursive: true });
         // Re-check after mkdir: a directory created meanwhile must not have become an escape route.
-        await insideWorkspace(workspace, path);
+        await refuseProtected(workspace, await insideWorkspace(workspace, path), noWriteReason, 'write');
         await writeFileAtomic(abs, data);
       } catch (error) {
         if (error instanceof MarshalError || ctx.signal.aborted) throw error;

@@ -14,6 +14,7 @@ import { sanitizeForLog } from '../../core/log-hygiene.ts';
 import { AGENT_ERRORS } from '../errors.ts';
 import { isJsonObjectSchema, zodFromJsonSchema } from './json-schema-params.ts';
 import type { ToolDefinition } from './tool.ts';
+import { runAsToolCode } from './tool-output-guard.ts';
 
 export interface LoadToolsResult {
   tools: ToolDefinition[];
@@ -44,7 +45,9 @@ export function toToolDefinition(value: unknown): ToolDefinition | string {
   const base = {
     name: v.name,
     description: v.description,
-    execute: (args: unknown, ctx: Parameters<ToolDefinition['execute']>[1]) => execute.call(value, args, ctx),
+    // Plug-in output goes to stderr (tool-output-guard.ts): stdout belongs to the CLI's answer.
+    execute: (args: unknown, ctx: Parameters<ToolDefinition['execute']>[1]) =>
+      runAsToolCode(() => execute.call(value, args, ctx)),
   };
   if (isZodSchema(v.parameters)) {
     try {
@@ -75,7 +78,8 @@ function exportedCandidates(mod: Record<string, unknown>): unknown[] | undefined
 /**
  * Imports every `.js`/`.mjs` file directly in `dir` (sorted by name). A missing or unreadable
  * directory throws E_TOOLS_DIR (exit 2); problems with single modules land in `errors`.
- * Note: modules run in this process with its privileges; only point this at code you trust.
+ * Note: modules run in this process with its privileges; only point this at code you trust. Their
+ * stdout writes (console.log ...) go to stderr, at import and in execute.
  */
 export async function loadToolsDir(dir: string): Promise<LoadToolsResult> {
   const root = resolve(dir);
@@ -103,7 +107,7 @@ export async function loadToolsDir(dir: string): Promise<LoadToolsResult> {
     const path = join(root, name);
     let mod: Record<string, unknown>;
     try {
-      mod = (await import(pathToFileURL(path).href)) as Record<string, unknown>;
+      mod = (await runAsToolCode(() => import(pathToFileURL(path).href))) as Record<string, unknown>;
     } catch (error) {
       errors.push({
         path,

@@ -40,6 +40,7 @@ const ICON: Record<AgentRow['state'], string> = {
   queued: '○',
   running: '●',
   ok: '✓',
+  truncated: '✂',
   failed: '✗',
   timeout: '⏱',
   cancelled: '⊘',
@@ -58,7 +59,7 @@ export function renderView(state: ViewState, now: number, width: number, style: 
     const colour =
       a.state === 'ok'
         ? style.green
-        : a.state === 'running' || a.state === 'queued'
+        : a.state === 'running' || a.state === 'queued' || a.state === 'truncated'
           ? style.yellow
           : style.red;
     const elapsed = a.startedAt === undefined ? '' : formatElapsed((a.endedAt ?? now) - a.startedAt);

@@ -55,7 +55,13 @@ export function centeredClipping(
   }
   const dist = new Float64Array(n);
   const v = startPoint(vectors, d, options.momentum, dist);
-  for (let i = 0; i < n; i++) dist[i] = Math.sqrt(dist[i]!);
+  // Squares of huge or tiny inputs leave float64's comfortable range: redo them scaled by s.
+  const s = distanceScale(dist, vectors);
+  if (s !== 1) {
+    dist.fill(0);
+    squaredDistancesTo(vectors, v, 0, d, dist, s);
+  }
+  for (let i = 0; i < n; i++) dist[i] = Math.sqrt(dist[i]!) / s;
   if (!dist.every((x) => Number.isFinite(x))) failNonFinite(rule, vectors, 'distances');
   const tau = options.tau ?? median([...dist]);
   if (!Number.isFinite(tau) || tau < 0) {
@@ -78,12 +84,32 @@ export function centeredClipping(
       // v <- (1 - sum w) v + sum w_i x_i, i.e. v + sum w_i (x_i - v).
       for (let k = k0; k < k1; k++) v[k] = v[k]! * keep;
       accumulateRange(vectors, active, w, k0, k1, v);
-      if (!last) squaredDistancesTo(vectors, v, k0, k1, dist);
+      if (!last) squaredDistancesTo(vectors, v, k0, k1, dist, s);
     }
-    if (!last) for (let i = 0; i < n; i++) dist[i] = Math.sqrt(dist[i]!);
+    if (!last) for (let i = 0; i < n; i++) dist[i] = Math.sqrt(dist[i]!) / s;
   }
   for (let k = 0; k < d; k++) if (!Number.isFinite(v[k]!)) failNonFinite(rule, vectors);
   return { result: v, iterations: steps, tau };
+}
+
+/**
+ * 1 when the squared distances are in [2^-600, 2^900] around their median (or all 0); otherwise the
+ * power of two that brings the median squared distance near 1 without pushing the largest past
+ * 2^900 (from the largest magnitude when they overflowed).
+ */
+function distanceScale(sq: Float64Array, vectors: Vectors): number {
+  const sorted = [...sq].sort((a, b) => a - b);
+  const max = sorted[sorted.length - 1]!;
+  if (!Number.isFinite(max)) {
+    let m = 0;
+    for (const v of vectors) for (let k = 0; k < v.length; k++) m = Math.max(m, Math.abs(v[k]!));
+    if (!Number.isFinite(m)) return 1;
+    return 2 ** -(Math.ceil(Math.log2(m)) + 1 + Math.ceil(Math.log2(vectors[0]!.length) / 2));
+  }
+  const mid = sorted[(sorted.length - 1) >> 1]!;
+  const low = mid > 0 ? mid : sorted.find((x) => x > 0);
+  if (low === undefined || (low >= 2 ** -600 && max <= 2 ** 900)) return 1;
+  return 2 ** Math.floor(Math.min(-Math.log2(low), 900 - Math.log2(max)) / 2);
 }
 
 /** The start point, with dist filled with the squared distances of the inputs to it. */

@@ -1,45 +1,146 @@
+import { nonFiniteInputs } from './preconditions.ts';
 import type { Vectors } from './types.ts';
 
+/** Squared norms kept inside [2^-LOW, 2^HIGH]: far from overflow, and far from subnormal squares. */
+const LOW = 600;
+const HIGH = 900;
 /**
- * Gram matrix of the inputs centred on the first one: G[i][j] = (x_i - x_0) . (x_j - x_0), full
- * n x n, row-major. Every pairwise squared distance follows as G_ii + G_jj - 2 G_ij (see
- * {@link squaredDistances}), so the data is read once and only n(n-1)/2 dot products are formed.
- * Centring on x_0 keeps the norms at the scale of the spread of the inputs rather than of their
- * position, which avoids the cancellation of the textbook |x|^2 + |y|^2 - 2 x.y and makes the
- * result exactly translation-invariant whenever the subtractions are exact.
+ * The centre is accepted when the lower median of its squared distances to the others is at most
+ * this many times the robust squared scale: every honest input is then within about 32 honest
+ * spreads of it, so rounding costs at most about 2^11 ulps of an honest distance (~1e-13 relative),
+ * while a mild outlier at index 0 (the bench's +5 offset: ratio about 40) costs no second pass.
+ */
+const NEAR = 1024;
+/** Passes over the data at most: rescaling and recentring each take one, rarely more than two in all. */
+const PASSES = 6;
+
+/** The Gram matrix of {@link robustGram}, in units of `scale`: G = scale^2 (x_i - x_c).(x_j - x_c). */
+export interface RobustGram {
+  G: Float64Array;
+  /** The power of two the centred inputs were multiplied by before squaring (1 unless extreme). */
+  scale: number;
+  /** The index c of the input the Gram matrix is centred on. */
+  centre: number;
+}
+
+/**
+ * Gram matrix of the inputs centred on an input x_c inside the honest cluster:
+ * G[i][j] = s^2 (x_i - x_c).(x_j - x_c), full n x n, row-major, with s an exact power of two. Every
+ * pairwise squared distance follows as (G_ii + G_jj - 2 G_ij) / s^2 (see {@link squaredDistances}).
+ *
+ * Why the centre matters: the rounding error of G_ii + G_jj - 2 G_ij is relative to |x_i - x_c|^2 +
+ * |x_j - x_c|^2, not to |x_i - x_j|^2. Centred on a far outlier (input 0, as before, when input 0 is
+ * Byzantine), every honest distance drowns in rounding noise and Krum selects the outlier. So the
+ * first pass centres on input 0 and checks it: when the lower median of its squared distances to
+ * the others is more than 1024 times the robust squared scale (the median over inputs of that same
+ * statistic, set by the honest inputs when n > 2f), the pass is redone centred on the input with
+ * the smallest statistic. A far centre still separates far from near correctly, so the second pass
+ * centres inside the cluster; a third is needed only when the first could not resolve the cluster
+ * (outliers at several scales). Clean data takes one pass.
+ *
+ * Why s: huge inputs (1e153) would overflow the squares and tiny ones (1e-160) would square to
+ * subnormals. The first pass uses s = 1; when the squared norms leave [2^-600, 2^900] (or overflow),
+ * the pass is redone with s chosen from the median and largest squared norm (or from the largest
+ * magnitude), so distances are refused only when they are not finite.
  *
  * The work is blocked: a block of coordinates of every centred input is copied into one scratch
  * buffer that stays in cache, and dot products are taken for two rows against four columns at a
- * time, so six loads feed eight multiply-adds. A non-finite input shows up as a non-finite diagonal entry
- * (except in x_0 alone when n = 1, which callers check on their output).
+ * time. Returns undefined when an input value is not finite.
  */
-export function centredGram(vectors: Vectors, d: number): Float64Array {
+export function robustGram(vectors: Vectors, d: number): RobustGram | undefined {
+  const n = vectors.length;
+  let scale = 1;
+  let centre = 0;
+  let G: Float64Array = new Float64Array(0);
+  for (let pass = 0; pass < PASSES; pass++) {
+    G = gramPass(vectors, d, scale, centre);
+    if (!diagonalFinite(G, n) && nonFiniteInputs(vectors).length > 0) return undefined;
+    const next = rescale(G, n, scale, vectors);
+    if (next !== scale) {
+      scale = next;
+      continue;
+    }
+    const better = recentre(squaredDistances(G, n), n, centre);
+    if (better === centre) break;
+    centre = better;
+  }
+  return { G, scale, centre };
+}
+
+function diagonalFinite(G: Float64Array, n: number): boolean {
+  for (let i = 0; i < n; i++) if (!Number.isFinite(G[i * n + i]!)) return false;
+  return true;
+}
+
+/** `centre` when it is near the cluster (see {@link robustGram}), else the input nearest to it. */
+function recentre(D: Float64Array, n: number, centre: number): number {
+  if (n < 3) return centre;
+  const stat: number[] = [];
+  const row = new Float64Array(n - 1);
+  for (let i = 0; i < n; i++) {
+    for (let j = 0, o = 0; j < n; j++) if (j !== i) row[o++] = D[i * n + j]!;
+    row.sort();
+    stat.push(row[(n - 2) >> 1]!);
+  }
+  const scale = [...stat].sort((a, b) => a - b)[(n - 1) >> 1]!;
+  if (stat[centre]! <= NEAR * scale) return centre;
+  let best = 0;
+  for (let i = 1; i < n; i++) if (stat[i]! < stat[best]!) best = i;
+  return best;
+}
+
+/** The scale to redo the pass with, or `scale` itself when the squared norms are in range. */
+function rescale(G: Float64Array, n: number, scale: number, vectors: Vectors): number {
+  const diag: number[] = [];
+  for (let i = 0; i < n; i++) diag.push(G[i * n + i]!);
+  const max = Math.max(...diag);
+  if (!Number.isFinite(max)) {
+    // Overflow: start again from the largest magnitude, so every scaled square is at most 4 / d.
+    let m = 0;
+    for (const v of vectors) for (let k = 0; k < v.length; k++) m = Math.max(m, Math.abs(v[k]!));
+    const d = vectors[0]!.length;
+    return 2 ** -(Math.ceil(Math.log2(m)) + 1 + Math.ceil(Math.log2(d) / 2));
+  }
+  if (max === 0) return scale;
+  diag.sort((a, b) => a - b);
+  const mid = diag[(n - 1) >> 1]!;
+  const low = mid > 0 ? mid : diag.find((x) => x > 0)!;
+  if (low >= 2 ** -LOW && max <= 2 ** HIGH) return scale;
+  // Bring the typical squared norm to about 1, unless that would push the largest past 2^HIGH.
+  const e = Math.floor(Math.min(-Math.log2(low), HIGH - Math.log2(max)) / 2);
+  return e === 0 ? scale : scale * 2 ** e;
+}
+
+function gramPass(vectors: Vectors, d: number, s: number, c: number): Float64Array {
   const n = vectors.length;
   const B = Math.max(64, Math.min(4096, Math.floor(16384 / n)));
+  const centre = new Float64Array(B);
   const sc = new Float64Array(n * B);
   const G = new Float64Array(n * n);
-  const x0 = vectors[0]!;
+  const xc = vectors[c]!;
   for (let k0 = 0; k0 < d; k0 += B) {
     const len = Math.min(B, d - k0);
-    // TypedArray#set converts Float32 to Float64 natively; the subtraction then runs on doubles.
-    sc.set(x0.subarray(k0, k0 + len), 0);
-    for (let i = 1; i < n; i++) {
+    // TypedArray#set converts Float32 to Float64 natively; scaling by a power of two is exact.
+    centre.set(xc.subarray(k0, k0 + len), 0);
+    if (s !== 1) for (let t = 0; t < len; t++) centre[t] = centre[t]! * s;
+    for (let i = 0; i < n; i++) {
       const o = i * B;
       sc.set(vectors[i]!.subarray(k0, k0 + len), o);
-      for (let t = 0; t < len; t++) sc[o + t] = sc[o + t]! - sc[t]!;
+      if (s === 1) for (let t = 0; t < len; t++) sc[o + t] = sc[o + t]! - centre[t]!;
+      else for (let t = 0; t < len; t++) sc[o + t] = sc[o + t]! * s - centre[t]!;
     }
-    let i = 1;
+    let i = 0;
     for (; i + 1 < n; i += 2) accumulateRowPair(sc, G, i, n, B, len);
     if (i < n) accumulateRow(sc, G, i, n, B, len);
   }
-  for (let i = 1; i < n; i++) {
-    for (let j = 1; j < i; j++) G[j * n + i] = G[i * n + j]!;
+  for (let i = 0; i < n; i++) {
+    for (let j = 0; j < i; j++) G[j * n + i] = G[i * n + j]!;
   }
   return G;
 }
 
 /**
- * Adds the block's dot products of rows i and i + 1 with rows 1..i + 1 into G. Tiles of four
+ * Adds the block's dot products of rows i and i + 1 with rows 0..i + 1 into G. Tiles of four
  * columns may reach past the diagonal (most of the work for small n would otherwise fall to the
  * slower one-column loop); those upper-triangle sums are overwritten when G is made symmetric.
  */
@@ -53,7 +154,7 @@ function accumulateRowPair(
 ): void {
   const oa = i * B;
   const ob = oa + B;
-  let j = 1;
+  let j = 0;
   for (; j <= i + 1 && j + 3 < n; j += 4) {
     const o0 = j * B;
     const o1 = o0 + B;
@@ -108,7 +209,7 @@ function accumulateRowPair(
   }
 }
 
-/** Adds the block's dot products of row i with rows 1..i into G[i][1..i]. */
+/** Adds the block's dot products of row i with rows 0..i into G[i][0..i]. */
 function accumulateRow(
   sc: Float64Array,
   G: Float64Array,
@@ -118,7 +219,7 @@ function accumulateRow(
   len: number,
 ): void {
   const oi = i * B;
-  let j = 1;
+  let j = 0;
   for (; j + 3 <= i; j += 4) {
     const o0 = j * B;
     const o1 = o0 + B;
@@ -149,7 +250,7 @@ function accumulateRow(
   }
 }
 
-/** Pairwise squared Euclidean distances from a centred Gram matrix (clamped at 0 against rounding). */
+/** Pairwise squared Euclidean distances from a centred Gram matrix (in its units) (clamped at 0 against rounding). */
 export function squaredDistances(G: Float64Array, n: number): Float64Array {
   const D = new Float64Array(n * n);
   for (let i = 0; i < n; i++) {
@@ -160,10 +261,4 @@ export function squaredDistances(G: Float64Array, n: number): Float64Array {
     }
   }
   return D;
-}
-
-/** True when every diagonal entry (every squared norm) is finite. */
-export function gramIsFinite(G: Float64Array, n: number): boolean {
-  for (let i = 0; i < n; i++) if (!Number.isFinite(G[i * n + i]!)) return false;
-  return true;
 }

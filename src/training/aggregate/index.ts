@@ -1,10 +1,10 @@
-import { assertNever } from '../../core/errors.ts';
+import { assertNever, MarshalError } from '../../core/errors.ts';
 import { centeredClipping } from './centered-clipping.ts';
 import { coordinateMedian } from './coordinate-median.ts';
 import { geometricMedian } from './geometric-median.ts';
 import { multiKrum } from './krum.ts';
 import { mean } from './mean.ts';
-import { checkShape, preconditionFailed } from './preconditions.ts';
+import { checkShape, nonFiniteInputs, preconditionFailed } from './preconditions.ts';
 import { trimmedMean } from './trimmed-mean.ts';
 import {
   AGGREGATION_RULES,
@@ -14,6 +14,14 @@ import {
   type Vectors,
 } from './types.ts';
 
+export {
+  type ReferenceOptions,
+  type ReferenceResult,
+  referenceAggregate,
+  referenceDistance,
+  referenceRobustScale,
+  referenceScale,
+} from './reference.ts';
 export type { AggregateOptions, AggregateResult, AggregationRule, Vector, Vectors } from './types.ts';
 export { AGGREGATION_RULES } from './types.ts';
 
@@ -37,8 +45,14 @@ export function isAggregationRule(name: string): name is AggregationRule {
  * Aggregates one vector per worker with a robust rule that tolerates `f` Byzantine inputs. Pure:
  * reads the inputs, never modifies them, returns a new Float64Array. Every rule checks its
  * preconditions first (see {@link AGGREGATION_RULE_PRECONDITIONS}) and all of them require a
- * non-empty list of equal-length Float32Array/Float64Array inputs with finite values; a violation
- * raises MarshalError 'E_AGGREGATION_PRECONDITION' (exit 2) naming the rule and the condition.
+ * non-empty list of equal-length Float32Array/Float64Array inputs; a violation raises MarshalError
+ * 'E_AGGREGATION_PRECONDITION' (exit 2) naming the rule and the condition.
+ *
+ * An input with a NaN or an infinite value counts as Byzantine: it is left out (never selected,
+ * scored Infinity, excluded from medians and means) and counts toward f, so the rule runs on the
+ * other inputs with f reduced by their number (trim too); `nonFinite` lists them. More than f such
+ * inputs, or `strict: true`, is refused. The check costs nothing on clean inputs: every kernel
+ * notices non-finite values while it reads the data, and only then are the inputs examined.
  *
  * @example
  * const { result, selected } = aggregate('krum', [a, b, c, d, e], { f: 1 });
@@ -63,6 +77,49 @@ export function aggregate(
       },
     );
   }
+  try {
+    return { ...runRule(rule, vectors, options, f, d), nonFinite: [] };
+  } catch (err) {
+    if (options.strict === true || !isNonFiniteInput(err)) throw err;
+  }
+  const bad = nonFiniteInputs(vectors);
+  if (bad.length > f) {
+    preconditionFailed(
+      rule,
+      'at most f non-finite inputs',
+      `${bad.length} inputs have non-finite values (vectors ${bad.join(', ')}), more than f = ${f}`,
+      { nonFinite: bad, f },
+    );
+  }
+  const kept = vectors.map((_, i) => i).filter((i) => !bad.includes(i));
+  const b = bad.length;
+  const trim = options.trim === undefined ? undefined : options.trim - b;
+  const r = runRule(
+    rule,
+    kept.map((i) => vectors[i]!),
+    { ...options, trim },
+    f - b,
+    d,
+  );
+  const out: AggregateResult = { ...r, f, nonFinite: bad };
+  if (r.selected) out.selected = r.selected.map((i) => kept[i]!);
+  if (r.scores) {
+    const scores = vectors.map(() => Number.POSITIVE_INFINITY);
+    r.scores.forEach((s, i) => {
+      scores[kept[i]!] = s;
+    });
+    out.scores = scores;
+  }
+  return out;
+}
+
+function runRule(
+  rule: AggregationRule,
+  vectors: Vectors,
+  options: AggregateOptions,
+  f: number,
+  d: number,
+): Omit<AggregateResult, 'nonFinite'> {
   switch (rule) {
     case 'mean':
       return { rule, f, result: mean(vectors, f, d) };
@@ -82,4 +139,13 @@ export function aggregate(
     default:
       return assertNever(rule, 'aggregation rule');
   }
+}
+
+/** The refusal a kernel raises when it read a non-finite input value (not an option, not overflow). */
+function isNonFiniteInput(err: unknown): boolean {
+  return (
+    err instanceof MarshalError &&
+    err.details?.condition === 'finite values' &&
+    typeof err.details.index === 'number'
+  );
 }

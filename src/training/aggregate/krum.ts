@@ -1,4 +1,4 @@
-import { centredGram, gramIsFinite, squaredDistances } from './gram.ts';
+import { robustGram, squaredDistances } from './gram.ts';
 import { weightedSum } from './mean.ts';
 import { failNonFinite, preconditionFailed, requireN } from './preconditions.ts';
 import { selectInPlace } from './select.ts';
@@ -16,7 +16,9 @@ export interface KrumOutcome {
  * squared Euclidean distances to its n - f - 2 nearest other inputs; Krum returns the input with
  * the lowest score, Multi-Krum the average of the m lowest (m = 1 is Krum). Unlike the original
  * coordinator's flagger, the distances are squared and the neighbour count is n - f - 2, so a
- * cluster of up to f colluding copies still pays for the distance to the honest inputs.
+ * cluster of up to f colluding copies still pays for the distance to the honest inputs. The
+ * distances come from a Gram matrix centred on the coordinate-wise median ({@link robustGram}), so
+ * they are accurate relative to the honest spread whatever the Byzantine inputs are.
  * Preconditions: n >= 2f + 3; 1 <= m <= n - f.
  */
 export function multiKrum(
@@ -40,12 +42,15 @@ export function multiKrum(
       },
     );
   }
-  const G = centredGram(vectors, d);
-  if (!gramIsFinite(G, n)) failNonFinite(rule, vectors, 'squared norms');
-  const D = squaredDistances(G, n);
-  const scores = krumScores(D, n, n - f - 2);
-  if (scores.some((s) => !Number.isFinite(s))) failNonFinite(rule, vectors, 'squared distances');
-  const order = scores.map((_, i) => i).sort((a, b) => scores[a]! - scores[b]! || a - b);
+  const gram = robustGram(vectors, d);
+  if (gram === undefined) failNonFinite(rule, vectors);
+  // Scores are ranked in the Gram matrix's units and reported in the inputs' (possibly Infinity
+  // when a finite distance squares past float64: the ranking does not depend on it).
+  const scaled = krumScores(squaredDistances(gram.G, n), n, n - f - 2);
+  if (scaled.some((s) => !Number.isFinite(s))) failNonFinite(rule, vectors, 'squared distances');
+  // Divided twice: 1 / scale^2 alone can overflow or underflow where the score itself does not.
+  const scores = scaled.map((s) => s / gram.scale / gram.scale);
+  const order = scaled.map((_, i) => i).sort((a, b) => scaled[a]! - scaled[b]! || a - b);
   const selected = order.slice(0, m);
   let result: Float64Array;
   if (m === 1) {

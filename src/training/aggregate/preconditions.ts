@@ -83,6 +83,18 @@ export function findNonFinite(
   return undefined;
 }
 
+/** Indices of the inputs holding at least one NaN or infinite value, ascending. */
+export function nonFiniteInputs(vectors: Vectors): number[] {
+  const bad: number[] = [];
+  for (let i = 0; i < vectors.length; i++) {
+    const v = vectors[i]!;
+    let acc = 0;
+    for (let k = 0; k < v.length; k++) acc += v[k]! * 0;
+    if (Number.isNaN(acc)) bad.push(i);
+  }
+  return bad;
+}
+
 /**
  * Called when a rule saw a non-finite intermediate: names the first non-finite input value, or
  * reports an overflow when every input is finite.

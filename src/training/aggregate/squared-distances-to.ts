@@ -1,14 +1,30 @@
 import type { Vectors } from './types.ts';
 
-/** dist[i] += sum over k in [k0, k1) of (x_i[k] - v[k])^2; four inputs per pass share the loads of v. */
+/**
+ * dist[i] += sum over k in [k0, k1) of (s x_i[k] - s v[k])^2; four inputs per pass share the loads
+ * of v. The power of two s (default 1) keeps squares of huge or tiny values in range, exactly.
+ */
 export function squaredDistancesTo(
   vectors: Vectors,
   v: Float64Array,
   k0: number,
   k1: number,
   dist: Float64Array,
+  s = 1,
 ): void {
   const n = vectors.length;
+  if (s !== 1) {
+    for (let i = 0; i < n; i++) {
+      const x = vectors[i]!;
+      let sum = 0;
+      for (let k = k0; k < k1; k++) {
+        const e = x[k]! * s - v[k]! * s;
+        sum += e * e;
+      }
+      dist[i]! += sum;
+    }
+    return;
+  }
   let i = 0;
   for (; i + 3 < n; i += 4) {
     const a = vectors[i]!;

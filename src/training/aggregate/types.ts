@@ -32,6 +32,8 @@ export interface AggregateOptions {
   tau?: number;
   /** centered-clipping: start point (default: the coordinate-wise median). */
   momentum?: Vector;
+  /** Refuse any non-finite input value instead of counting its vector as Byzantine (default false). */
+  strict?: boolean;
 }
 
 export interface AggregateResult {
@@ -48,4 +50,6 @@ export interface AggregateResult {
   tau?: number;
   /** geometric-median: the smoothing floor used. */
   nu?: number;
+  /** Inputs with a NaN or infinite value, left out as Byzantine (they count toward f), ascending. */
+  nonFinite: number[];
 }
