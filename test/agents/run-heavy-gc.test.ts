@@ -5,9 +5,9 @@
  * inside AbortSignal.any is collected and never fires; the child then runs until the safety kill.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { type NodeRun, runNode } from '../helpers/run-cli.ts';
 
 const TSX = import.meta.resolve('tsx');
 const CHURN = fileURLToPath(new URL('../fixtures/agents/gc-churn.mjs', import.meta.url));
@@ -16,35 +16,9 @@ const SRC = fileURLToPath(new URL('../../src', import.meta.url));
 /** Safety bound only, far past the 1.5 s deadlines: reaching it means a deadline never fired. */
 const KILL_AFTER_MS = 30_000;
 
-function run(
-  which: 'agent' | 'run',
-): Promise<{ killed: boolean; code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(
-      process.execPath,
-      ['--expose-gc', '--import', TSX, '--import', CHURN, DRIVER, SRC, which],
-      {
-        stdio: ['ignore', 'pipe', 'pipe'],
-      },
-    );
-    let stdout = '';
-    let stderr = '';
-    let killed = false;
-    child.stdout.on('data', (c: Buffer) => {
-      stdout += c.toString();
-    });
-    child.stderr.on('data', (c: Buffer) => {
-      stderr += c.toString();
-    });
-    const timer = setTimeout(() => {
-      killed = true;
-      child.kill('SIGKILL');
-    }, KILL_AFTER_MS);
-    child.on('error', reject);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ killed, code, stdout, stderr });
-    });
+function run(which: 'agent' | 'run'): Promise<NodeRun> {
+  return runNode(['--expose-gc', '--import', TSX, '--import', CHURN, DRIVER, SRC, which], {
+    killAfterMs: KILL_AFTER_MS,
   });
 }
 

@@ -6,7 +6,6 @@
  * and the process then runs until the safety kill below.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,6 +13,7 @@ import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import type { HeavyResult } from '../../src/agents/index.ts';
 import { type FakeReply, type RecordedRequest, startFakeOpenAIServer } from '../../src/testing/index.ts';
+import { type NodeRun, runNode } from '../helpers/run-cli.ts';
 
 const CHURN = fileURLToPath(new URL('../fixtures/agents/gc-churn.mjs', import.meta.url));
 const DRIVER = fileURLToPath(new URL('../fixtures/agents/main-driver.ts', import.meta.url));
@@ -23,38 +23,13 @@ const SUBS = ['first angle?', 'second angle?', 'third angle?', 'fourth angle?'];
 /** Safety bound only: far past every deadline under test; reaching it means a deadline never fired. */
 const KILL_AFTER_MS = 45_000;
 
-interface Run {
-  code: number | null;
-  killed: boolean;
-  stdout: string;
-  stderr: string;
-}
+type Run = NodeRun;
 
 function runUnderGc(args: string[], cwd: string): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(
-      process.execPath,
-      ['--expose-gc', '--import', TSX, '--import', CHURN, DRIVER, ...args],
-      { cwd, env: { PATH: process.env.PATH, HOME: cwd, NO_COLOR: '1' }, stdio: ['ignore', 'pipe', 'pipe'] },
-    );
-    let stdout = '';
-    let stderr = '';
-    let killed = false;
-    child.stdout.on('data', (c: Buffer) => {
-      stdout += c.toString();
-    });
-    child.stderr.on('data', (c: Buffer) => {
-      stderr += c.toString();
-    });
-    const timer = setTimeout(() => {
-      killed = true;
-      child.kill('SIGKILL');
-    }, KILL_AFTER_MS);
-    child.on('error', reject);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, killed, stdout, stderr });
-    });
+  return runNode(['--expose-gc', '--import', TSX, '--import', CHURN, DRIVER, ...args], {
+    cwd,
+    env: { PATH: process.env.PATH, HOME: cwd, NO_COLOR: '1' },
+    killAfterMs: KILL_AFTER_MS,
   });
 }
 

@@ -43,3 +43,46 @@ export function runCli(
     child.stdin.end(options.input ?? '');
   });
 }
+
+/** What {@link runNode} saw: `killed` is true when the safety bound had to SIGKILL the child. */
+export interface NodeRun {
+  code: number | null;
+  killed: boolean;
+  stdout: string;
+  stderr: string;
+}
+
+/**
+ * Runs `node <nodeArgs>` (no shell) with stdin closed and collects its output; SIGKILLs it after
+ * `killAfterMs`, a safety bound that a passing test never reaches.
+ */
+export function runNode(
+  nodeArgs: string[],
+  options: { cwd?: string; env?: NodeJS.ProcessEnv; killAfterMs: number },
+): Promise<NodeRun> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, nodeArgs, {
+      cwd: options.cwd,
+      env: options.env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    let killed = false;
+    child.stdout.on('data', (c: Buffer) => {
+      stdout += c.toString();
+    });
+    child.stderr.on('data', (c: Buffer) => {
+      stderr += c.toString();
+    });
+    const timer = setTimeout(() => {
+      killed = true;
+      child.kill('SIGKILL');
+    }, options.killAfterMs);
+    child.on('error', reject);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, killed, stdout, stderr });
+    });
+  });
+}
