@@ -67,29 +67,13 @@ export async function loadMarshalConfig(options: {
     const config = parseConfigText(read.text, path, marshalConfigSchema, { env: options.env });
     return { config, path, trust: 'trusted', ignored: [] };
   }
-  const { env, referenced } = literalEnv();
-  const config = parseConfigText(read.text, path, marshalConfigSchema, { env });
+  const referenced = new Set<string>();
+  const config = parseConfigText(read.text, path, marshalConfigSchema, { interpolate: false, referenced });
   const ignored = [
     ...(await restrictUntrusted(config, dirname(real))),
     ...[...referenced].map((name) => `\${${name}}`),
   ];
   return { config, path, trust: 'untrusted', ignored };
-}
-
-/**
- * An environment in which every variable reads as its own `${NAME}` reference, so interpolation
- * leaves the text as written (a `:-default` part is dropped). Records which names were asked for.
- */
-function literalEnv(): { env: Env; referenced: Set<string> } {
-  const referenced = new Set<string>();
-  const env = new Proxy({} as Record<string, string>, {
-    get(_target, name) {
-      if (typeof name !== 'string') return undefined;
-      referenced.add(name);
-      return `\${${name}}`;
-    },
-  });
-  return { env, referenced };
 }
 
 /** Drops from `config` (in place) what an untrusted file may not set; returns the key paths dropped. */

@@ -17,6 +17,13 @@ export const MAX_CONFIG_ALIASES = 100;
 export interface ConfigLoadOptions {
   /** Variables for `${VAR}` interpolation (pass the CLI's io.env). */
   env?: Readonly<Record<string, string | undefined>>;
+  /**
+   * `false` keeps every `${VAR}` and `${VAR:-default}` as written (a config the user has not
+   * trusted may not read the environment); the names it refers to are added to `referenced`.
+   */
+  interpolate?: boolean;
+  /** Collects the variable names the file refers to (with or without interpolation). */
+  referenced?: Set<string>;
   /** Size cap in bytes; default {@link MAX_CONFIG_BYTES}. */
   maxBytes?: number;
 }
@@ -105,7 +112,12 @@ export function parseConfigText<S extends z.ZodType>(
     const start = node?.range?.[0];
     return start === undefined ? undefined : lineCounter.linePos(start).line;
   };
-  const interpolated = interpolate(raw, [], options.env ?? {}, (path, message, value) => {
+  const vars: Vars = {
+    env: options.env ?? {},
+    interpolate: options.interpolate !== false,
+    referenced: options.referenced,
+  };
+  const interpolated = interpolate(raw, [], vars, (path, message, value) => {
     const line = lineOf(path);
     throw new ConfigError(
       `${file}${line ? `:${line}` : ''}: ${sanitizeForLog(`${formatPath(path)}: ${message}`)}`,
@@ -155,25 +167,33 @@ export function configJsonSchema(schema: z.ZodType): Record<string, unknown> {
 
 const VAR = /\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}|\$\$\{/g;
 
+interface Vars {
+  env: Readonly<Record<string, string | undefined>>;
+  interpolate: boolean;
+  referenced: Set<string> | undefined;
+}
+
 function interpolate(
   value: unknown,
   path: PropertyKey[],
-  env: Readonly<Record<string, string | undefined>>,
+  vars: Vars,
   fail: (path: PropertyKey[], message: string, value: unknown) => never,
 ): unknown {
   if (typeof value === 'string') {
     return value.replace(VAR, (match, name: string | undefined, fallback: string | undefined) => {
+      if (name !== undefined) vars.referenced?.add(name);
+      if (!vars.interpolate) return match;
       if (name === undefined) return '${'; // `$${` escapes a literal `${`
-      const v = env[name];
+      const v = vars.env[name];
       if (v !== undefined && v !== '') return v;
       if (fallback !== undefined) return fallback;
       return fail(path, `environment variable ${name} is not set (used as ${match})`, value);
     });
   }
-  if (Array.isArray(value)) return value.map((v, i) => interpolate(v, [...path, i], env, fail));
+  if (Array.isArray(value)) return value.map((v, i) => interpolate(v, [...path, i], vars, fail));
   if (value !== null && typeof value === 'object') {
     const out: Record<string, unknown> = {};
-    for (const [k, v] of Object.entries(value)) out[k] = interpolate(v, [...path, k], env, fail);
+    for (const [k, v] of Object.entries(value)) out[k] = interpolate(v, [...path, k], vars, fail);
     return out;
   }
   return value;

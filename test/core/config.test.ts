@@ -53,6 +53,23 @@ describe('config loading', () => {
     assert.deepEqual(cfg, { name: 'a', port: 8080, nodes: [{ host: 'local', slots: 1 }] });
   });
 
+  it('with interpolate: false keeps ${VAR} and ${VAR:-default} as written and names them', () => {
+    const Text = z.strictObject({ a: z.string(), b: z.string() });
+    const referenced = new Set<string>();
+    const cfg = parseConfigText('a: "x ${GITHUB_TOKEN} y"\nb: "${HOME_DIR:-/tmp}"\n', 'c.yaml', Text, {
+      env: { GITHUB_TOKEN: 'ghp_secret', HOME_DIR: '/root' },
+      interpolate: false,
+      referenced,
+    });
+    assert.deepEqual(cfg, { a: 'x ${GITHUB_TOKEN} y', b: '${HOME_DIR:-/tmp}' });
+    assert.deepEqual([...referenced].sort(), ['GITHUB_TOKEN', 'HOME_DIR']);
+    // An unset variable is no error when nothing is interpolated.
+    assert.deepEqual(parseConfigText('a: "${NOPE}"\nb: c\n', 'c.yaml', Text, { interpolate: false }), {
+      a: '${NOPE}',
+      b: 'c',
+    });
+  });
+
   it('loads JSON files', async () => {
     const file = join(dir, 'ok.json');
     await writeFile(file, JSON.stringify({ name: 'b', port: 1 }));
