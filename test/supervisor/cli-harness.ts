@@ -8,7 +8,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import type { TestWorkspace } from './helpers.ts';
+import { type TestWorkspace, waitFor } from './helpers.ts';
 
 export const BIN = fileURLToPath(new URL('../../bin/marshal.js', import.meta.url));
 
@@ -89,6 +89,30 @@ export async function statusJson(root: string): Promise<{
   const r = await runCli(['status', '--json', `--workspace=${root}`]);
   if (r.code !== 0) throw new Error(`status exited ${r.code}: ${r.stderr}`);
   return JSON.parse(r.stdout);
+}
+
+/** Starts `marshal supervise` on environment `env` of `root` with the fast test timings, serving on `port`. */
+export function startSupervise(root: string, env: string, port: number): CliProcess {
+  return startCli([
+    'supervise',
+    `--workspace=${root}`,
+    `--env=${env}`,
+    ...FAST,
+    '--',
+    '--port',
+    String(port),
+  ]);
+}
+
+/** Waits until `marshal status` reports a running child (other than `notChild` when given). */
+export function waitRunning(
+  root: string,
+  notChild?: number | null,
+): Promise<Awaited<ReturnType<typeof statusJson>>> {
+  return waitFor('running', async () => {
+    const s = await statusJson(root);
+    return s.state === 'running' && s.childPid !== null && s.childPid !== notChild ? s : null;
+  });
 }
 
 /** The supervisor pid recorded in `.metadata/.orchestrator.pid`, if any. */

@@ -11,7 +11,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { promisify } from 'node:util';
-import { cleanupAfter, FAST, startCli, statusJson } from './cli-harness.ts';
+import { cleanupAfter, startSupervise, statusJson, waitRunning } from './cli-harness.ts';
 import { fixtureInfo, freePort, makeWorkspace, SYSTEM_PYTHON, waitFor } from './helpers.ts';
 
 const run = promisify(execFile);
@@ -48,19 +48,8 @@ describe("the control server as ComfyGit's panel and observer call it", () => {
     const tw = await makeWorkspace({ envs: { a: {} } });
     workspaces.push(tw);
     const port = await freePort();
-    const sup = startCli([
-      'supervise',
-      `--workspace=${tw.root}`,
-      '--env=a',
-      ...FAST,
-      '--',
-      '--port',
-      String(port),
-    ]);
-    const first = await waitFor('running', async () => {
-      const s = await statusJson(tw.root);
-      return s.state === 'running' && s.childPid !== null ? s : null;
-    });
+    const sup = startSupervise(tw.root, 'a', port);
+    const first = await waitRunning(tw.root);
     const apiPort = Number((await readFile(join(tw.metadataDir, '.control_port'), 'utf8')).trim());
     const base = `http://127.0.0.1:${apiPort}`;
     const advert = join(tw.metadataDir, '.supervisor_control.json');

@@ -11,7 +11,16 @@ import { chmod, readFile, symlink, truncate, writeFile } from 'node:fs/promises'
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { promisify } from 'node:util';
-import { BIN, cleanupAfter, cliEnv, FAST, runCli, startCli, statusJson } from './cli-harness.ts';
+import {
+  BIN,
+  cleanupAfter,
+  cliEnv,
+  FAST,
+  runCli,
+  startSupervise,
+  statusJson,
+  waitRunning,
+} from './cli-harness.ts';
 import { freePort, makeWorkspace, waitFor } from './helpers.ts';
 
 const run = promisify(execFile);
@@ -30,19 +39,8 @@ describe('protocol files are untrusted input', () => {
     timeout: 120_000,
   }, async () => {
     const tw = await workspace();
-    const sup = startCli([
-      'supervise',
-      `--workspace=${tw.root}`,
-      '--env=a',
-      ...FAST,
-      '--',
-      '--port',
-      String(await freePort()),
-    ]);
-    const first = await waitFor('running', async () => {
-      const s = await statusJson(tw.root);
-      return s.state === 'running' && s.childPid !== null ? s : null;
-    });
+    const sup = startSupervise(tw.root, 'a', await freePort());
+    const first = await waitRunning(tw.root);
     const request = join(tw.metadataDir, '.switch_request.json');
     const cmd = join(tw.metadataDir, '.cmd');
 

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { cleanupAfter, FAST, runCli, signal, startCli } from './cli-harness.ts';
+import { cleanupAfter, FAST, runCli, signal, startSupervise } from './cli-harness.ts';
 import { freePort, makeWorkspace, type TestWorkspace, waitFor } from './helpers.ts';
 
 const { workspaces } = cleanupAfter();
@@ -33,15 +33,7 @@ describe('child output is redacted', () => {
   it('in the foreground: supervise stderr and the JSONL log', async () => {
     const tw = await workspace();
     const port = await freePort();
-    const sup = startCli([
-      'supervise',
-      `--workspace=${tw.root}`,
-      '--env=a',
-      ...FAST,
-      '--',
-      '--port',
-      String(port),
-    ]);
+    const sup = startSupervise(tw.root, 'a', port);
     await waitFor('the server line', () => sup.err().includes('request headers'), { timeoutMs: 30_000 });
     await waitFor('the server up', () => sup.err().includes('is ready'), { timeoutMs: 30_000 });
     signal(sup.pid, 'SIGTERM');
