@@ -24,7 +24,6 @@ import {
 } from '../agents/index.ts';
 import {
   CORE_ERRORS,
-  MarshalError,
   quoteShellWord,
   sanitizeForLog,
   sanitizeForTerminal,
@@ -33,6 +32,7 @@ import {
 import { type CommandContext, numberOption, type OptionSpec, stringOption } from './command.ts';
 import { styler, useColor } from './io.ts';
 import { createHeavyView, type HeavyView } from './render/heavy-view.ts';
+import { withFlagNames as renameSettings } from './setting-flags.ts';
 
 /** Setting name -> the flag that sets it. */
 const FLAG_OF: Partial<Record<string, string>> = {
@@ -137,14 +137,9 @@ function numberFlag(ctx: CommandContext, name: SettingName): number | undefined 
  * `--agents: expected ...`. Other errors pass through.
  */
 export function withFlagNames(error: unknown): unknown {
-  if (!(error instanceof MarshalError) || error.code !== CORE_ERRORS.E_INVALID_INPUT.code) return error;
-  const field = error.details?.field;
-  const flag = typeof field === 'string' ? FLAG_OF[field] : undefined;
-  if (flag === undefined) return error;
-  return new UsageError(`--${flag}${error.message.slice(String(field).length)}`, {
-    code: CORE_ERRORS.E_INVALID_INPUT,
-    details: { ...error.details, field: `--${flag}` },
-    cause: error,
+  return renameSettings(error, (setting) => {
+    const flag = FLAG_OF[setting];
+    return flag === undefined ? undefined : `--${flag}`;
   });
 }
 

@@ -3,7 +3,7 @@
  * training settings table, the mapping from a library setting name to its flag in errors, and
  * checklist rendering.
  */
-import { ExitCode, MarshalError, sanitizeForTerminal, UsageError } from '../core/index.ts';
+import { ExitCode, sanitizeForTerminal, UsageError } from '../core/index.ts';
 import {
   isTrainingSetting,
   type NumberSetting,
@@ -19,6 +19,7 @@ import {
   stringOption,
 } from './command.ts';
 import { type Io, println, styler, useColor } from './io.ts';
+import { withFlagNames as renameSettings } from './setting-flags.ts';
 
 /** The flag of a setting, with its dashes: `checkpointDir` -> `--checkpoint-dir`. */
 export function flagOf(name: TrainingSettingName): string {
@@ -76,30 +77,9 @@ export function flagSetting(values: OptionValues, name: TrainingSettingName): bo
   return values[TRAINING_SETTINGS[name].flag] === true;
 }
 
-/**
- * The library names settings (`checkpointDir: ...` as the message's field, `` `force` `` in a
- * hint); on the command line the user knows them as flags. Rewrites a MarshalError's field prefix,
- * `details.field` and backquoted setting names to the flags; anything else passes through.
- */
+/** Maps the training library's setting names in `err` to their flags (see setting-flags.ts). */
 export function withFlagNames(err: unknown): unknown {
-  if (!(err instanceof MarshalError)) return err;
-  const field = err.details?.field;
-  const toFlags = (text: string): string =>
-    text.replace(/`([A-Za-z]+)`/g, (all, name: string) => (isTrainingSetting(name) ? flagOf(name) : all));
-  let message = toFlags(err.message);
-  let details = err.details;
-  if (typeof field === 'string' && isTrainingSetting(field)) {
-    if (message.startsWith(`${field}: `)) message = `${flagOf(field)}: ${message.slice(field.length + 2)}`;
-    details = { ...details, field: flagOf(field) };
-  }
-  const hint = err.hint === undefined ? undefined : toFlags(err.hint);
-  if (message === err.message && details === err.details && hint === err.hint) return err;
-  return new MarshalError(err.spec, message, {
-    cause: err,
-    exitCode: err.exitCode,
-    ...(details ? { details } : {}),
-    ...(hint !== undefined ? { hint } : {}),
-  });
+  return renameSettings(err, (setting) => (isTrainingSetting(setting) ? flagOf(setting) : undefined));
 }
 
 /** Runs a command body, mapping library setting names in its errors to flags. */
