@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { chmod, readFile, symlink, truncate, writeFile } from 'node:fs/promises';
+import { chmod, readFile, rename, symlink, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { promisify } from 'node:util';
@@ -46,7 +46,10 @@ describe('protocol files are untrusted input', () => {
 
     // A FIFO under the request's name: a blocking open would wait for a writer forever.
     await run('mkfifo', [request]);
-    await writeFile(cmd, command('restart'));
+    // Written whole and renamed into place: a poll between a plain writeFile's truncate and its
+    // write would take an empty .cmd, report it as corrupt and drop the restart.
+    await writeFile(`${cmd}.tmp`, command('restart'));
+    await rename(`${cmd}.tmp`, cmd);
     const second = await waitFor('restarted despite the FIFO', async () => {
       const s = await statusJson(tw.root);
       return s.state === 'running' && s.childPid !== null && s.childPid !== first.childPid ? s : null;
@@ -56,8 +59,9 @@ describe('protocol files are untrusted input', () => {
     // A symlink to /dev/zero and a 200 MB (sparse) file: refused by type and size, then removed.
     await symlink('/dev/zero', cmd);
     await waitFor('the symlink removed', () => !existsSync(cmd));
-    await writeFile(request, '');
-    await truncate(request, 200 * 1024 * 1024);
+    await writeFile(`${request}.tmp`, '');
+    await truncate(`${request}.tmp`, 200 * 1024 * 1024);
+    await rename(`${request}.tmp`, request);
     await waitFor('the 200 MB request removed', () => !existsSync(request));
     const log = await readFile(join(tw.metadataDir, 'supervisor-switch.log'), 'utf8');
     assert.match(log, /\.switch_request\.json: is not a regular file \(a FIFO\)/);
