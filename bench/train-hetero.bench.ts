@@ -8,6 +8,7 @@
  *
  * Run: npm run bench -- train-hetero   (env: BENCH_EXAMPLES, BENCH_BASE_S, BENCH_SLOW_S, BENCH_BATCH)
  */
+import { randomBytes } from 'node:crypto';
 import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -81,7 +82,11 @@ try {
       env,
       cwd: dir,
     });
-    const plan = buildPlan(facts, { planDir: join(dir, name), globalBatchSize: BATCH });
+    const plan = buildPlan(facts, {
+      planDir: join(dir, name),
+      globalBatchSize: BATCH,
+      sealKey: randomBytes(32),
+    });
     const planPath = join(dir, name, 'plan.json');
     mkdirSync(dirname(planPath), { recursive: true });
     await writeJsonAtomic(planPath, plan);

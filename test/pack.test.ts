@@ -129,7 +129,14 @@ describe('npm pack', () => {
   });
 
   it('holds the licence, the docs, the python helpers and every export target', () => {
-    for (const p of ['LICENSE', 'README.md', 'ARCHITECTURE.md', 'package.json', 'python/marshal_train.py']) {
+    for (const p of [
+      'LICENSE',
+      'README.md',
+      'ARCHITECTURE.md',
+      'package.json',
+      'python/marshal_train.py',
+      'python/marshal_robust.py',
+    ]) {
       assert.ok(paths.includes(p), `tarball lacks ${p}`);
     }
     for (const [subpath, target] of Object.entries(pkg.exports)) {

@@ -2,7 +2,7 @@
  * One tool-less chat call outside an agent loop (decompose, combine), with its llm_request /
  * llm_response events and usage metering.
  */
-import { type EventSink, emitEvent, type LlmScope } from './events.ts';
+import { deltaEmitter, type EventSink, emitEvent, type LlmScope, replyRecord } from './events.ts';
 import {
   addUsage,
   type ChatModel,
@@ -24,6 +24,8 @@ export interface ChatOnceOptions {
   scope: LlmScope;
   meter: UsageMeter;
   onEvent?: EventSink | undefined;
+  /** This call's text is the run's final answer: its streamed pieces say so (`llm_delta.answer`). */
+  answer?: boolean | undefined;
 }
 
 /** Calls `model.chat`, emitting events and adding the usage to `meter`. Errors propagate. */
@@ -35,8 +37,10 @@ export async function chatOnce(
   const { scope, meter, onEvent } = options;
   emitEvent(onEvent, { type: 'llm_request', scope, model: request.model, messages: request.messages });
   const started = performance.now();
+  const onDelta = deltaEmitter(onEvent, scope, options.answer === true);
   const response = await model.chat({
     ...request,
+    ...(onDelta ? { onDelta } : {}),
     onRetry: (info) => emitEvent(onEvent, { type: 'llm_retry', scope, ...info }),
   });
   meter.add(response.usage);
@@ -46,6 +50,7 @@ export async function chatOnce(
     usage: response.usage,
     finishReason: response.finishReason,
     durationMs: Math.round(performance.now() - started),
+    reply: replyRecord(response),
   });
   return response;
 }

@@ -5,7 +5,7 @@
  * records its SHA-256: a changed file is untrusted again). An untrusted config may set plain
  * options, but what it may not do is dropped and reported in `ignored`:
  *
- * - load code (`tools.dir`),
+ * - load or run code (`tools.dir`, `mcp.servers`, `provider.claudeBinary`),
  * - widen what the model may touch (`tools.allowWrite`, `tools.allowSecretFiles` set to true),
  * - name the key variable (`provider.apiKeyEnv`) or change where a key is sent (`provider.baseUrl`),
  * - read environment variables (`${VAR}` is kept literally, never interpolated),
@@ -90,6 +90,23 @@ async function restrictUntrusted(config: MarshalConfig, dir: string): Promise<st
   if (config.tools?.dir !== undefined) {
     delete config.tools.dir;
     ignored.push('tools.dir');
+  }
+  // Starting an MCP server or another Claude binary is running code.
+  if (config.mcp?.servers !== undefined) {
+    delete config.mcp.servers;
+    ignored.push('mcp.servers');
+  }
+  if (config.provider?.claudeBinary !== undefined) {
+    delete config.provider.claudeBinary;
+    ignored.push('provider.claudeBinary');
+  }
+  for (const [i, agent] of (config.heavy?.perAgent ?? []).entries()) {
+    for (const key of ['baseUrl', 'apiKeyEnv'] as const) {
+      if (agent[key] !== undefined) {
+        delete agent[key];
+        ignored.push(`heavy.perAgent[${i}].${key}`);
+      }
+    }
   }
   // A file found in the current directory must not widen what the model may touch.
   for (const key of ['allowWrite', 'allowSecretFiles'] as const) {

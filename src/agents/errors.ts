@@ -51,6 +51,33 @@ export const AGENT_ERRORS = defineErrors({
     exit: ExitCode.failure,
     meaning: 'a tool failed (reported to the model, not fatal to the agent)',
   },
+  E_MCP_SERVER: {
+    exit: ExitCode.failure,
+    meaning:
+      'an MCP server did not start, list its tools or answer, or died (its calls come back to the model as tool errors)',
+  },
+  E_CLAUDE_CODE_MISSING: {
+    exit: ExitCode.usage,
+    meaning:
+      'provider claude-code: the `claude` executable was not found (install: npm install -g @anthropic-ai/claude-code)',
+  },
+  E_SERVE_LISTEN: {
+    exit: ExitCode.failure,
+    meaning: 'marshal serve: cannot listen on the host and port (taken, not a local address, no permission)',
+  },
+  E_LOCAL_ENGINE_MISSING: {
+    exit: ExitCode.usage,
+    meaning:
+      'provider local: the node-llama-cpp engine is not installed (install: npm install node-llama-cpp@3 next to marshal)',
+  },
+  E_LOCAL_MODEL: {
+    exit: ExitCode.failure,
+    meaning: 'provider local: the GGUF model did not load or its generation failed',
+  },
+  E_CLAUDE_CODE: {
+    exit: ExitCode.failure,
+    meaning: 'provider claude-code: `claude` failed, timed out, reported is_error, or wrote no result event',
+  },
 });
 
 /** An agents error code. */

@@ -57,6 +57,7 @@ export async function executeToolCall(
   const started = Date.now();
   emitEvent(onEvent, { type: 'tool_call', agentId, name: call.name, arguments: call.arguments });
   const done = (result: ToolCallResult, error?: string): ToolCallResult => {
+    const content = truncateOutput(result.content, options.maxOutputChars);
     emitEvent(onEvent, {
       type: 'tool_result',
       agentId,
@@ -64,8 +65,9 @@ export async function executeToolCall(
       ok: result.ok,
       ...(error !== undefined ? { error } : {}),
       durationMs: Date.now() - started,
+      content,
     });
-    return { ...result, content: truncateOutput(result.content, options.maxOutputChars) };
+    return { ...result, content };
   };
   const fail = (message: string): ToolCallResult =>
     done({ ok: false, content: errorContent(message) }, message);

@@ -5,6 +5,7 @@
  */
 
 export { type AgentOutcome, type AgentStatus, answerKind } from './agent-outcome.ts';
+export { type BudgetOptions, type BudgetStop, RunBudget } from './budget.ts';
 export {
   type AgentAnswer,
   COMBINE_STRATEGIES,
@@ -29,7 +30,14 @@ export {
 } from './config-trust.ts';
 export { type DecomposeOptions, type DecomposeResult, decompose, parseSubQuestions } from './decompose.ts';
 export { AGENT_ERRORS, type AgentErrorCode } from './errors.ts';
-export { type EventSink, emitEvent, type HeavyEvent, type HeavyEventType, type LlmScope } from './events.ts';
+export {
+  deltaEmitter,
+  type EventSink,
+  emitEvent,
+  type HeavyEvent,
+  type HeavyEventType,
+  type LlmScope,
+} from './events.ts';
 export { type FailFast, failFast } from './fail-fast.ts';
 export {
   type JobOptions,
@@ -39,9 +47,22 @@ export {
   runAskFromSettings,
   runHeavyFromSettings,
 } from './jobs.ts';
-export { type MarshalConfig, marshalConfigSchema } from './marshal-config.ts';
+export {
+  type MarshalConfig,
+  type McpServerConfig,
+  marshalConfigSchema,
+  type ProviderKind,
+} from './marshal-config.ts';
+export { NOT_SERVED, type ServeMcpOptions, serveToolsOverMcp } from './mcp/mcp-serve.ts';
+export {
+  type McpListing,
+  type McpToolInfo,
+  McpToolSource,
+  resultText as mcpResultText,
+} from './mcp/mcp-tools.ts';
 export {
   addUsage,
+  type ChatDelta,
   type ChatMessage,
   type ChatModel,
   type ChatRequest,
@@ -61,6 +82,13 @@ export {
   resolvePrompts,
 } from './prompts.ts';
 export { DEFAULT_BASE_URL, DEFAULT_MODEL, isOpenRouter, resolveApiKey } from './providers/api-key.ts';
+export {
+  CLAUDE_INSTALL_HINT,
+  type ClaudeCodeModelOptions,
+  claudePrompt,
+  createClaudeCodeModel,
+  findClaudeBinary,
+} from './providers/claude-code.ts';
 export { createOpenAICompatibleModel, type OpenAICompatibleOptions } from './providers/openai-compatible.ts';
 export { redactUrl, urlSecrets } from './providers/url-credentials.ts';
 export {
@@ -80,10 +108,36 @@ export {
   type RunHeavyOptions,
   runHeavy,
 } from './run-heavy.ts';
-export { type AgentRuntime, type AgentRuntimeOptions, createAgentRuntime } from './runtime.ts';
+export {
+  type AgentRuntime,
+  type AgentRuntimeOptions,
+  createAgentRuntime,
+  createToolSet,
+  MARSHAL_BIN,
+  mcpServeCommand,
+  type ToolSet,
+} from './runtime.ts';
+export {
+  parseChatRequest,
+  questionFromMessages,
+  SERVE_MODELS,
+  type ServeChatRequest,
+  type ServeModel,
+} from './serve/chat-request.ts';
+export {
+  bearerMatches,
+  DEFAULT_MAX_CONCURRENT_RUNS,
+  MAX_SERVE_BODY_BYTES,
+  type MarshalServer,
+  type ServeOptions,
+  type ServeRunner,
+  startServe,
+} from './serve/serve.ts';
+export { settingsRunner } from './serve/settings-runner.ts';
 export {
   checkSetting,
   isHttpUrl,
+  PROVIDER_KINDS,
   SETTINGS,
   type SettingName,
   type SettingSpec,

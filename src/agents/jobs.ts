@@ -71,12 +71,21 @@ export function runHeavyFromSettings(
     maxTokens: settings.maxTokens,
     reasoningEffort: settings.reasoningEffort,
     maxIterations: settings.maxIterations,
-    concurrency: settings.concurrency,
+    contextTokens: settings.contextTokens,
     temperature: settings.temperature,
     tools: runtime.tools,
     workspace: settings.workspace,
     prompts: settings.prompts,
     perAgent: settings.perAgent,
+    ...(settings.maxCostUsd === undefined && settings.maxTokensTotal === undefined
+      ? {}
+      : {
+          budget: {
+            maxCostUsd: settings.maxCostUsd,
+            maxTokensTotal: settings.maxTokensTotal,
+            reserve: settings.budgetReserve,
+          },
+        }),
     signal: options.signal,
     onEvent: options.onEvent,
   });

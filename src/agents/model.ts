@@ -51,6 +51,18 @@ export interface ChatRequest {
   signal?: AbortSignal;
   /** Called before each retry wait (429, 5xx, connection error), so callers can report it with their scope. */
   onRetry?: (info: RetryInfo) => void;
+  /**
+   * Called with each piece of a streamed reply as it arrives (providers that stream; others
+   * never call it). The assembled reply is still what `chat` resolves to.
+   */
+  onDelta?: (delta: ChatDelta) => void;
+}
+
+/** One piece of a streamed reply: new text, new reasoning, or a piece of tool call `toolCallIndex`. */
+export interface ChatDelta {
+  content?: string;
+  reasoning?: string;
+  toolCallIndex?: number;
 }
 
 /** One retry of a chat request, as providers report it. Never carries the API key. */
@@ -91,11 +103,19 @@ export interface ChatModel {
 
 export const ZERO_USAGE: Usage = Object.freeze({ promptTokens: 0, completionTokens: 0, costUsd: null });
 
-/** Adds two usages; cost stays null only when both are null. */
+/** Costs are added in integer units of this many USD (nano-dollars, finer than providers report). */
+export const COST_UNIT_USD = 1e-9;
+
+/** `a + b` in integer nano-dollars, so totals never show float noise (0.011193, not 0.011193000000000002). */
+export function addCost(a: number, b: number): number {
+  return (Math.round(a / COST_UNIT_USD) + Math.round(b / COST_UNIT_USD)) / 1e9;
+}
+
+/** Adds two usages; cost stays null only when both are null, and is summed by {@link addCost}. */
 export function addUsage(a: Usage, b: Usage): Usage {
   return {
     promptTokens: a.promptTokens + b.promptTokens,
     completionTokens: a.completionTokens + b.completionTokens,
-    costUsd: a.costUsd === null && b.costUsd === null ? null : (a.costUsd ?? 0) + (b.costUsd ?? 0),
+    costUsd: a.costUsd === null && b.costUsd === null ? null : addCost(a.costUsd ?? 0, b.costUsd ?? 0),
   };
 }

@@ -9,14 +9,17 @@ import { dirname, resolve } from 'node:path';
 import { InvalidInputError } from '../core/errors.ts';
 import type { CombineStrategy } from './combine/index.ts';
 import type { LoadedConfig } from './config.ts';
-import type { MarshalConfig } from './marshal-config.ts';
+import type { MarshalConfig, McpServerConfig, ProviderKind } from './marshal-config.ts';
 import type { ReasoningEffort } from './model.ts';
 import { type HeavyPrompts, resolvePrompts } from './prompts.ts';
 import { checkSetting, SETTINGS } from './settings.ts';
 
 /** Caller values (seconds as numbers). Undefined means "not given". */
 export interface SettingFlags {
+  provider?: ProviderKind | undefined;
   model?: string | undefined;
+  /** provider local: a .gguf path (against cwd) or a model URI. */
+  modelFile?: string | undefined;
   baseUrl?: string | undefined;
   agents?: number | undefined;
   strategy?: string | undefined;
@@ -24,6 +27,7 @@ export interface SettingFlags {
   agentTimeoutS?: number | undefined;
   decomposeTimeoutS?: number | undefined;
   requestTimeoutS?: number | undefined;
+  concurrency?: number | undefined;
   maxIterations?: number | undefined;
   maxTokens?: number | undefined;
   reasoningEffort?: ReasoningEffort | undefined;
@@ -34,10 +38,26 @@ export interface SettingFlags {
   allowSecretFiles?: boolean | undefined;
   json?: boolean | undefined;
   trace?: string | undefined;
+  traceAppend?: boolean | undefined;
+  /** Stream replies (SSE). */
+  stream?: boolean | undefined;
+  /** Budgets of the run: USD, tokens. */
+  maxCost?: number | undefined;
+  maxTokensTotal?: number | undefined;
 }
 
 /** Every setting of `heavy` / `ask` after merging defaults, the config file and caller values. */
 export interface AgentSettings {
+  /** The provider of the agents (per-agent entries may name another). */
+  provider: ProviderKind;
+  /** The Claude Code executable for `claude-code` (PATH searched), default `claude`. */
+  claudeBinary: string | undefined;
+  /** provider local: the .gguf path (absolute) or model URI. */
+  modelFile: string | undefined;
+  /** `mcp.servers` of the config (dropped from an untrusted one); their `cwd` default is `configDir`. */
+  mcpServers: Record<string, McpServerConfig>;
+  /** Directory of the config file (cwd without one): where relative MCP paths resolve. */
+  configDir: string;
   baseUrl: string;
   model: string;
   apiKeyEnv: string | undefined;
@@ -50,6 +70,7 @@ export interface AgentSettings {
   combineTimeoutMs: number | undefined;
   decomposeTimeoutMs: number | undefined;
   concurrency: number | undefined;
+  contextTokens: number;
   maxIterations: number;
   temperature: number | undefined;
   maxTokens: number | undefined;
@@ -72,7 +93,18 @@ export interface AgentSettings {
   json: boolean;
   /** Absolute. */
   trace: string | undefined;
+  /** Add to the trace file instead of starting a new one. */
+  traceAppend: boolean;
+  /** Stream replies (SSE) and hand their pieces to the events. */
+  stream: boolean;
+  /** Budgets of a run (undefined: none) and the share kept for the combine step. */
+  maxCostUsd: number | undefined;
+  maxTokensTotal: number | undefined;
+  budgetReserve: number;
 }
+
+/** The model of `provider: claude-code` when none is given (a Claude Code alias). */
+export const CLAUDE_CODE_DEFAULT_MODEL = 'sonnet';
 
 const ms = (s: number | undefined) => (s === undefined ? undefined : Math.round(s * 1000));
 
@@ -93,9 +125,22 @@ export function resolveSettings(flags: SettingFlags, loaded: LoadedConfig, cwd: 
     flags.strategy !== undefined
       ? checkSetting('strategy', flags.strategy)
       : (c.heavy?.strategy ?? SETTINGS.strategy.default);
+  const provider = flags.provider ?? c.provider?.kind ?? SETTINGS.provider.default;
   return {
+    provider,
+    claudeBinary: c.provider?.claudeBinary,
+    modelFile:
+      flags.modelFile === undefined || /^(hf:|huggingface:|https?:\/\/)/i.test(flags.modelFile)
+        ? flags.modelFile
+        : resolve(cwd, flags.modelFile),
+    mcpServers: c.mcp?.servers ?? {},
+    configDir: base,
     baseUrl: flags.baseUrl ?? c.provider?.baseUrl ?? SETTINGS.baseUrl.default,
-    model: flags.model ?? c.provider?.model ?? SETTINGS.model.default,
+    // Claude Code knows its own model aliases; the HTTP default would mean nothing to it.
+    model:
+      flags.model ??
+      c.provider?.model ??
+      (provider === 'claude-code' ? CLAUDE_CODE_DEFAULT_MODEL : SETTINGS.model.default),
     apiKeyEnv: flags.apiKeyEnv ?? c.provider?.apiKeyEnv,
     retries: c.provider?.retries ?? SETTINGS.retries.default,
     requestTimeoutMs: ms(
@@ -107,7 +152,8 @@ export function resolveSettings(flags: SettingFlags, loaded: LoadedConfig, cwd: 
     agentTimeoutMs: ms(flags.agentTimeoutS ?? c.heavy?.agentTimeout),
     combineTimeoutMs: ms(c.heavy?.combineTimeout),
     decomposeTimeoutMs: ms(flags.decomposeTimeoutS ?? c.heavy?.decomposeTimeout),
-    concurrency: c.heavy?.concurrency,
+    concurrency: flags.concurrency ?? c.provider?.concurrency ?? c.heavy?.concurrency,
+    contextTokens: c.provider?.contextTokens ?? SETTINGS.contextTokens.default,
     maxIterations: flags.maxIterations ?? c.agent?.maxIterations ?? SETTINGS.maxIterations.default,
     temperature: c.agent?.temperature,
     maxTokens: flags.maxTokens ?? c.agent?.maxTokens,
@@ -126,6 +172,12 @@ export function resolveSettings(flags: SettingFlags, loaded: LoadedConfig, cwd: 
     prompts: resolvePrompts(c.prompts),
     json: flags.json ?? c.output?.json ?? false,
     trace: path(flags.trace, c.output?.trace),
+    traceAppend: flags.traceAppend ?? c.output?.traceAppend ?? false,
+    stream: flags.stream ?? SETTINGS.stream.default,
+    maxCostUsd: flags.maxCost === undefined ? undefined : checkSetting('maxCost', flags.maxCost),
+    maxTokensTotal:
+      flags.maxTokensTotal === undefined ? undefined : checkSetting('maxTokensTotal', flags.maxTokensTotal),
+    budgetReserve: SETTINGS.budgetReserve.default,
   };
 }
 

@@ -17,7 +17,7 @@ import { InvalidInputError } from '../core/errors.ts';
 import { abortStatus, errorInfo } from './agent-abort.ts';
 import type { AgentOutcome, AgentStatus } from './agent-outcome.ts';
 import { AGENT_ERRORS } from './errors.ts';
-import { type EventSink, emitEvent } from './events.ts';
+import { deltaEmitter, type EventSink, emitEvent, replyRecord } from './events.ts';
 import { DEFAULT_TOOL_CONCURRENCY, executeToolCalls, MARK_TASK_COMPLETE } from './execute-tool-call.ts';
 import {
   addUsage,
@@ -122,6 +122,7 @@ export async function runAgent(options: RunAgentOptions): Promise<AgentOutcome> 
     emitEvent(onEvent, { type: 'agent_step', agentId: id, iteration });
     emitEvent(onEvent, { type: 'llm_request', scope, model: modelId, messages: [...messages] });
     const callStarted = Date.now();
+    const onDelta = deltaEmitter(onEvent, scope);
     let reply: Awaited<ReturnType<ChatModel['chat']>>;
     try {
       reply = await model.chat({
@@ -132,6 +133,7 @@ export async function runAgent(options: RunAgentOptions): Promise<AgentOutcome> 
         ...(options.maxTokens !== undefined ? { maxTokens: options.maxTokens } : {}),
         ...(options.reasoningEffort !== undefined ? { reasoningEffort: options.reasoningEffort } : {}),
         signal,
+        ...(onDelta ? { onDelta } : {}),
         onRetry: (info) => emitEvent(onEvent, { type: 'llm_retry', scope, ...info }),
       });
     } catch (error) {
@@ -145,6 +147,7 @@ export async function runAgent(options: RunAgentOptions): Promise<AgentOutcome> 
       usage: reply.usage,
       finishReason: reply.finishReason,
       durationMs: Date.now() - callStarted,
+      reply: replyRecord(reply),
     });
     const text = reply.content?.trim() ? reply.content : null;
     if (text !== null) lastText = text;

@@ -8,14 +8,16 @@
  * });
  * console.log(result.answer);
  */
+import { setMaxListeners } from 'node:events';
 import { deadline } from '../core/deadline.ts';
 import { InvalidInputError } from '../core/errors.ts';
 import { type AgentOutcome, answerKind } from './agent-outcome.ts';
-import { type AgentAnswer, type CombineStrategy, combine } from './combine/index.ts';
+import { type BudgetOptions, type BudgetStop, RunBudget } from './budget.ts';
+import { type AgentAnswer, type CombineStrategy, combine, VOTE_ANSWER_INSTRUCTION } from './combine/index.ts';
 import { decompose } from './decompose.ts';
 import { type EventSink, emitEvent } from './events.ts';
 import { failFast } from './fail-fast.ts';
-import { addUsage, type ChatModel, type ReasoningEffort, type Usage } from './model.ts';
+import { addUsage, type ChatModel, type ReasoningEffort, type Usage, ZERO_USAGE } from './model.ts';
 import { type HeavyPrompts, resolvePrompts } from './prompts.ts';
 import { runAgent } from './run-agent.ts';
 import { checkSetting, SETTINGS } from './settings.ts';
@@ -55,8 +57,10 @@ export interface RunHeavyOptions {
   combineTimeoutMs?: number | undefined;
   /** Chat calls per agent (bounds and default: `SETTINGS.maxIterations`). */
   maxIterations?: number | undefined;
-  /** Agents running at once; default all. */
+  /** Agents running at once; default all (LLM requests in flight: the model's endpoint limiter). */
   concurrency?: number | undefined;
+  /** The combining model's context in tokens: bounds each answer in a combining prompt (`SETTINGS.contextTokens`). */
+  contextTokens?: number | undefined;
   /** Temperature of the agents and combining calls (per-agent overrides win). */
   temperature?: number | undefined;
   tools: ToolRegistry;
@@ -66,6 +70,8 @@ export interface RunHeavyOptions {
   perAgent?: readonly HeavyAgentOverride[] | undefined;
   /** User abort: unfinished agents become 'cancelled' and the answers that finished are concatenated. */
   signal?: AbortSignal | undefined;
+  /** Budgets of the run (budget.ts): reached, the agents stop and the combine step uses the reserve. */
+  budget?: BudgetOptions | undefined;
   onEvent?: EventSink | undefined;
 }
 
@@ -103,6 +109,8 @@ export interface HeavyResult {
   /** Every call: decomposition (retries included), agents, combining. */
   usage: Usage;
   durationMs: number;
+  /** With a budget: which budget stopped the work (null when none was reached). */
+  stoppedBy?: BudgetStop | null;
 }
 
 function check(ok: boolean, field: string, value: unknown, expected: string): void {
@@ -129,6 +137,10 @@ export async function runHeavy(question: string, options: RunHeavyOptions): Prom
   const maxIterations = checkSetting(
     'maxIterations',
     options.maxIterations ?? SETTINGS.maxIterations.default,
+  );
+  const contextTokens = checkSetting(
+    'contextTokens',
+    options.contextTokens ?? SETTINGS.contextTokens.default,
   );
   const concurrency = Math.min(options.concurrency ?? n, n);
   check(isPositive(timeoutMs), 'timeoutMs', timeoutMs, 'expected a positive number of milliseconds');
@@ -159,16 +171,28 @@ export async function runHeavy(question: string, options: RunHeavyOptions): Prom
   const prompts = resolvePrompts(options.prompts);
   // One strongly held timer per deadline (core/deadline.ts), cleared when its work ends: an
   // AbortSignal.timeout inside AbortSignal.any can be collected on Node 20 and never fire.
-  const runDeadline = deadline(timeoutMs, [userSignal, guard.signal], 'the run');
+  // A budget stops the work like the run's deadline does; the combine step gets the reserve.
+  const budget = options.budget ? new RunBudget(options.budget) : undefined;
+  budget?.signal.addEventListener(
+    'abort',
+    () => {
+      const stop = budget.stopped!;
+      emitEvent(onEvent, { type: 'budget_reached', budget: stop.budget, limit: stop.limit, used: stop.used });
+    },
+    { once: true },
+  );
+  const runDeadline = deadline(timeoutMs, [userSignal, guard.signal, budget?.signal], 'the run');
   const runSignal = runDeadline.signal;
+  // Every agent's deadline listens to the run's signal: not a leak, so no warning past 10 agents.
+  setMaxListeners(n + 16, runSignal);
   const endsAt = started + timeoutMs;
   emitEvent(onEvent, { type: 'run_start', question, model: options.modelId, agents: n, strategy });
   let phases: { decomposition: Awaited<ReturnType<typeof decompose>>; outcomes: AgentOutcome[] };
   try {
     phases = await decomposeAndRun(
       question,
-      { ...options, model },
-      { n, maxIterations, concurrency, prompts, runSignal, timeoutMs },
+      { ...options, model: budget ? budget.workModel(model) : model },
+      { n, maxIterations, concurrency, prompts, runSignal, timeoutMs, strategy },
     );
   } catch (error) {
     throw guard.refusal() ?? error;
@@ -184,19 +208,20 @@ export async function runHeavy(question: string, options: RunHeavyOptions): Prom
   // The combine step keeps a bound of its own so a run that hit its deadline still combines what finished.
   const grace = options.combineTimeoutMs ?? Math.min(30_000, timeoutMs * 0.1);
   const combineDeadline = deadline(Math.max(endsAt - Date.now(), grace), [userSignal], 'the combine step');
-  emitEvent(onEvent, { type: 'combine_start', strategy });
+  emitEvent(onEvent, { type: 'combine_start', strategy, answers });
   const agentModelIds = Object.fromEntries(
     outcomes.map((o, i) => [o.id, options.perAgent?.[i]?.model ?? options.modelId]),
   );
   let combined: Awaited<ReturnType<typeof combine>>;
   try {
     combined = await combine(strategy, {
-      model,
+      model: budget ? budget.combineModel(model) : model,
       modelId: options.combineModelId ?? options.modelId,
       question,
       answers,
       prompts,
       agentModelIds,
+      contextTokens,
       temperature: options.temperature,
       signal: combineDeadline.signal,
       onEvent,
@@ -214,7 +239,13 @@ export async function runHeavy(question: string, options: RunHeavyOptions): Prom
   let usage = addUsage(decomposition.usage, combined.usage);
   for (const o of outcomes) usage = addUsage(usage, o.usage);
   const durationMs = Date.now() - started;
-  emitEvent(onEvent, { type: 'run_done', durationMs, usage });
+  emitEvent(onEvent, {
+    type: 'run_done',
+    durationMs,
+    usage,
+    answer: combined.answer,
+    partial: partial && combined.answer !== null,
+  });
   return {
     question,
     answer: combined.answer,
@@ -224,6 +255,7 @@ export async function runHeavy(question: string, options: RunHeavyOptions): Prom
     agents: outcomes.map(toAgentResult),
     usage,
     durationMs,
+    ...(budget ? { stoppedBy: budget.stopped ?? null } : {}),
   };
 }
 
@@ -234,6 +266,7 @@ interface PhaseContext {
   prompts: HeavyPrompts;
   runSignal: AbortSignal;
   timeoutMs: number;
+  strategy: CombineStrategy;
 }
 
 /**
@@ -256,18 +289,26 @@ export function combineInputs(outcomes: readonly AgentOutcome[]): {
   return { answers: withText.map(toAnswer), partial: withText.length > 0 };
 }
 
-/** Decomposes, then runs the agents (each under its own deadline inside the run's). */
-async function decomposeAndRun(question: string, options: RunHeavyOptions, ctx: PhaseContext) {
+/**
+ * The sub-questions: the decomposition, or under `vote` (self-consistency) the question itself for
+ * every agent, with no call.
+ */
+async function subQuestionsFor(question: string, options: RunHeavyOptions, ctx: PhaseContext) {
   const { model, onEvent } = options;
   const { n, prompts, runSignal } = ctx;
+  if (ctx.strategy === 'vote') {
+    emitEvent(onEvent, { type: 'decompose_start' });
+    const subQuestions = Array.from({ length: n }, () => question);
+    emitEvent(onEvent, { type: 'decompose_done', subQuestions, fallback: false });
+    return { subQuestions, fallback: false, usage: ZERO_USAGE };
+  }
   // Its own bound inside the run's: a hung decomposition falls back to the angles in time.
   const decomposeMs =
     options.decomposeTimeoutMs ??
     Math.max(DECOMPOSE_TIMEOUT_FLOOR_MS, ctx.timeoutMs * DECOMPOSE_TIMEOUT_SHARE);
   const decomposeDeadline = deadline(decomposeMs, [runSignal], 'the decomposition');
-  let decomposition: Awaited<ReturnType<typeof decompose>>;
   try {
-    decomposition = await decompose({
+    return await decompose({
       model,
       modelId: options.decomposeModelId ?? options.modelId,
       question,
@@ -279,9 +320,17 @@ async function decomposeAndRun(question: string, options: RunHeavyOptions, ctx: 
   } finally {
     decomposeDeadline.clear();
   }
+}
+
+/** Decomposes, then runs the agents (each under its own deadline inside the run's). */
+async function decomposeAndRun(question: string, options: RunHeavyOptions, ctx: PhaseContext) {
+  const { model, onEvent } = options;
+  const { n, prompts, runSignal } = ctx;
+  const decomposition = await subQuestionsFor(question, options, ctx);
   const subQuestions = decomposition.subQuestions;
   const runOne = async (i: number): Promise<AgentOutcome> => {
     const override = options.perAgent?.[i] ?? {};
+    const system = override.systemPrompt ?? prompts.system;
     const temperature = override.temperature ?? options.temperature;
     // The agent's clock starts when it starts, not when it was queued.
     const agentDeadline = deadline(options.agentTimeoutMs, [runSignal], `agent-${i + 1}`);
@@ -290,7 +339,7 @@ async function decomposeAndRun(question: string, options: RunHeavyOptions, ctx: 
         id: `agent-${i + 1}`,
         model,
         modelId: override.model ?? options.modelId,
-        systemPrompt: override.systemPrompt ?? prompts.system,
+        systemPrompt: ctx.strategy === 'vote' ? `${system}\n\n${VOTE_ANSWER_INSTRUCTION}` : system,
         originalQuestion: question,
         question: subQuestions[i]!,
         tools: options.tools,

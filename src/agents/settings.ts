@@ -6,7 +6,7 @@
  */
 import { z } from 'zod';
 import { InvalidInputError } from '../core/errors.ts';
-import { COMBINE_STRATEGIES } from './combine/index.ts';
+import { COMBINE_STRATEGIES, DEFAULT_CONTEXT_TOKENS } from './combine/index.ts';
 import { DEFAULT_BASE_URL, DEFAULT_MODEL } from './providers/api-key.ts';
 
 /** One setting: schema (bounds included), default when it has one, help text, unit of numbers. */
@@ -32,8 +32,20 @@ export function isHttpUrl(value: string): boolean {
 const seconds = z.number().min(0.001).max(86_400);
 const httpUrl = z.string().refine(isHttpUrl, { message: 'expected an http or https URL' });
 
+/** The chat-model providers: the OpenAI-compatible HTTP endpoint, or the Claude Code CLI. */
+export const PROVIDER_KINDS = ['openai-compatible', 'claude-code', 'local'] as const;
+
 /** The settings table. */
 export const SETTINGS = {
+  provider: {
+    schema: z.enum(PROVIDER_KINDS),
+    default: 'openai-compatible',
+    help: 'openai-compatible (HTTP endpoint), claude-code (the `claude` CLI; its tools come from `marshal mcp serve`) or local (a GGUF model in-process through node-llama-cpp, --model-file)',
+  },
+  modelFile: {
+    schema: z.string().min(1),
+    help: 'provider local: the GGUF model, a file path or a model URI (hf:user/repo/file.gguf, fetched on first use only when given)',
+  },
   model: { schema: z.string().min(1), default: DEFAULT_MODEL, help: 'model id' },
   baseUrl: {
     schema: httpUrl,
@@ -43,7 +55,7 @@ export const SETTINGS = {
   retries: {
     schema: z.int().min(0).max(10),
     default: 3,
-    help: 'retries of an LLM request on 429/5xx/connection errors/request timeouts',
+    help: 'retries of an LLM request on 408/5xx/connection errors/request timeouts (429s: twice as many)',
   },
   requestTimeout: {
     schema: seconds,
@@ -64,8 +76,16 @@ export const SETTINGS = {
     unit: 'seconds',
     help: 'minimum time of the combine step; default min(30 s, 10% of timeout)',
   },
-  concurrency: { schema: z.int().min(1).max(64), help: 'agents running at once; default all' },
+  concurrency: {
+    schema: z.int().min(1).max(1024),
+    help: 'most LLM requests in flight per endpoint (shared by every agent and step); the limiter also lowers it on 429s and raises it again; default no cap',
+  },
   maxIterations: { schema: z.int().min(1).max(100), default: 10, help: 'chat calls per agent' },
+  contextTokens: {
+    schema: z.int().min(1000).max(10_000_000),
+    default: DEFAULT_CONTEXT_TOKENS,
+    help: "the combining model's context in tokens: each answer in a combining prompt is cut to its share of 3/4 of it (about 4 characters a token), with a note",
+  },
   temperature: { schema: z.number().min(0).max(2), help: 'sampling temperature' },
   maxTokens: {
     schema: z.int().min(1).max(1_000_000),
@@ -93,6 +113,24 @@ export const SETTINGS = {
     schema: z.boolean(),
     default: false,
     help: 'let read_file read protected files (.env*, *.pem, *.key, id_*, .npmrc, ...)',
+  },
+  stream: {
+    schema: z.boolean(),
+    default: false,
+    help: 'stream replies (SSE): the final answer appears on stdout as it is written, the live view shows each agent writing; on by default when stdout is a terminal',
+  },
+  maxCost: {
+    schema: z.number().min(0.000001).max(1_000_000),
+    help: 'budget of the run in USD (from the usage cost the endpoint reports): once reached, no new calls start, running ones are cancelled, and the combine step runs over what finished within the reserve',
+  },
+  maxTokensTotal: {
+    schema: z.int().min(1).max(1_000_000_000),
+    help: 'budget of the run in tokens (prompt + completion of every call): as --max-cost',
+  },
+  budgetReserve: {
+    schema: z.number().min(0).max(0.9),
+    default: 0.1,
+    help: 'share of a budget kept for the combine step: the agents stop at (1 - reserve) of it, and the combine reply gets the rest of a token budget as max_tokens',
   },
 } as const satisfies Record<string, SettingSpec>;
 

@@ -36,6 +36,7 @@ import { withFlagNames as renameSettings } from './setting-flags.ts';
 
 /** Setting name -> the flag that sets it. */
 const FLAG_OF: Partial<Record<string, string>> = {
+  provider: 'provider',
   model: 'model',
   baseUrl: 'base-url',
   agents: 'agents',
@@ -43,10 +44,13 @@ const FLAG_OF: Partial<Record<string, string>> = {
   timeout: 'timeout',
   agentTimeout: 'agent-timeout',
   requestTimeout: 'request-timeout',
+  concurrency: 'concurrency',
   maxIterations: 'max-iterations',
   maxTokens: 'max-tokens',
   reasoningEffort: 'reasoning-effort',
   decomposeTimeout: 'decompose-timeout',
+  maxCost: 'max-cost',
+  maxTokensTotal: 'max-tokens-total',
   workspace: 'workspace',
 };
 
@@ -71,10 +75,13 @@ export const AGENT_OPTIONS: Record<string, OptionSpec> = {
     defaultText: './marshal.yaml when present',
   },
   model: settingOption('model', 'id'),
+  'model-file': settingOption('modelFile', 'path.gguf|hf:URI'),
+  provider: settingOption('provider', 'name'),
   'base-url': settingOption('baseUrl', 'url'),
   timeout: settingOption('timeout', 'seconds'),
   'agent-timeout': settingOption('agentTimeout', 'seconds'),
   'request-timeout': settingOption('requestTimeout', 'seconds'),
+  concurrency: settingOption('concurrency', 'N'),
   'max-iterations': settingOption('maxIterations', 'n'),
   'max-tokens': settingOption('maxTokens', 'n'),
   'reasoning-effort': settingOption('reasoningEffort', 'low|medium|high'),
@@ -98,10 +105,21 @@ export const AGENT_OPTIONS: Record<string, OptionSpec> = {
   'allow-write': { type: 'boolean', description: SETTINGS.allowWrite.help, defaultText: 'off' },
   'allow-secret-files': { type: 'boolean', description: SETTINGS.allowSecretFiles.help, defaultText: 'off' },
   json: { type: 'boolean', description: 'print one JSON document on stdout' },
+  stream: {
+    type: 'boolean',
+    description: 'stream the final answer to stdout as it is written (SSE from the endpoint)',
+    defaultText: 'on when stdout is a terminal (and without --json)',
+  },
   trace: {
     type: 'string',
     valueName: 'file.jsonl',
-    description: 'write every event as JSON lines (secrets redacted)',
+    description:
+      'write the whole run as JSON lines (run id, every request, reply, tool call and result, combine input, answer; secrets redacted); a new file each run',
+  },
+  'trace-append': {
+    type: 'boolean',
+    description: 'add this run to the --trace file instead of starting a new one',
+    defaultText: 'off',
   },
 };
 
@@ -112,6 +130,8 @@ export const HEAVY_OPTIONS: Record<string, OptionSpec> = {
   },
   strategy: settingOption('strategy', 'name'),
   'decompose-timeout': settingOption('decomposeTimeout', 'seconds'),
+  'max-cost': settingOption('maxCost', 'usd'),
+  'max-tokens-total': settingOption('maxTokensTotal', 'n'),
   ...AGENT_OPTIONS,
 };
 
@@ -156,16 +176,20 @@ export async function loadSettings(ctx: CommandContext): Promise<LoadedAgentSett
   }
   try {
     const strategy = stringOption(v, 'strategy');
+    const provider = stringOption(v, 'provider');
     const effort = stringOption(v, 'reasoning-effort');
     const loaded = await loadAgentSettings({
       flags: {
+        provider: provider === undefined ? undefined : checkSetting('provider', provider),
         model: stringOption(v, 'model'),
+        modelFile: stringOption(v, 'model-file'),
         baseUrl,
         agents: numberFlag(ctx, 'agents'),
         strategy: strategy === undefined ? undefined : checkSetting('strategy', strategy),
         timeoutS: numberFlag(ctx, 'timeout'),
         agentTimeoutS: numberFlag(ctx, 'agentTimeout'),
         requestTimeoutS: numberFlag(ctx, 'requestTimeout'),
+        concurrency: numberFlag(ctx, 'concurrency'),
         maxIterations: numberFlag(ctx, 'maxIterations'),
         maxTokens: numberFlag(ctx, 'maxTokens'),
         reasoningEffort: effort === undefined ? undefined : checkSetting('reasoningEffort', effort),
@@ -176,7 +200,12 @@ export async function loadSettings(ctx: CommandContext): Promise<LoadedAgentSett
         allowWrite: v['allow-write'] === true ? true : undefined,
         allowSecretFiles: v['allow-secret-files'] === true ? true : undefined,
         json: v.json === true ? true : undefined,
+        // Streamed replies feed the answer on stdout and the live view's per-agent progress.
+        stream: wantsStream(ctx) ? true : undefined,
+        maxCost: v['max-cost'] === undefined ? undefined : numberFlag(ctx, 'maxCost'),
+        maxTokensTotal: v['max-tokens-total'] === undefined ? undefined : numberFlag(ctx, 'maxTokensTotal'),
         trace: stringOption(v, 'trace'),
+        traceAppend: v['trace-append'] === true ? true : undefined,
       },
       configPath: stringOption(v, 'config'),
       cwd: ctx.io.cwd,
@@ -187,6 +216,18 @@ export async function loadSettings(ctx: CommandContext): Promise<LoadedAgentSett
   } catch (error) {
     throw withFlagNames(error);
   }
+}
+
+/** `--stream`, or (without --json) stdout a terminal for the answer or stderr one for the live view. */
+function wantsStream(ctx: CommandContext): boolean {
+  if (ctx.values.stream === true) return true;
+  return ctx.values.json !== true && (ctx.io.isTTY.stdout || ctx.io.isTTY.stderr);
+}
+
+/** True when the final answer is written to stdout as it streams: `--stream`, or stdout a terminal (not with --json). */
+export function streamsAnswer(ctx: CommandContext): boolean {
+  if (ctx.values.json === true) return false;
+  return ctx.values.stream === true || ctx.io.isTTY.stdout;
 }
 
 /** The one line telling what an untrusted ./marshal.yaml did not get, and how to trust it. */
@@ -232,10 +273,13 @@ export function createSinks(
     style: styler(useColor(io, 'stderr')),
     columns: io.columns,
     header: { model: settings.model, label },
+    signal: ctx.signal,
   });
   // The key and any password written into the base URL are redacted wherever they appear.
   const known = [...(apiKey ? [apiKey] : []), ...urlSecrets(settings.baseUrl)];
-  const trace = settings.trace ? createTraceSink(settings.trace, { known }) : undefined;
+  const trace = settings.trace
+    ? createTraceSink(settings.trace, { known, append: settings.traceAppend })
+    : undefined;
   return {
     view,
     trace,

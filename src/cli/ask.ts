@@ -17,9 +17,11 @@ import {
   AGENT_OPTIONS,
   createSinks,
   loadSettings,
+  streamsAnswer,
   toolWarning,
   withFlagNames,
 } from './agent-setup.ts';
+import { type AnswerStream, createAnswerStream } from './answer-stream.ts';
 import { runRepl } from './ask-repl.ts';
 import type { CommandContext, CommandSpec } from './command.ts';
 import { type Io, printJson, styler, useColor } from './io.ts';
@@ -32,18 +34,22 @@ export function askJson(outcome: AgentOutcome) {
   return rest;
 }
 
-function printOutcome(io: Io, outcome: AgentOutcome, json: boolean): void {
+function printOutcome(io: Io, outcome: AgentOutcome, json: boolean, answerStream?: AnswerStream): void {
   if (json) {
     printJson(io, askJson(outcome));
     return;
   }
+  // A streamed answer is on stdout already: end it (or replace it) before any warning.
+  const streamed = answerStream?.started === true;
+  if (streamed) answerStream!.finish(outcome.answer);
   const style = styler(useColor(io, 'stderr'));
   if (outcome.status !== 'ok') {
     io.stderr.write(
       `${style.yellow(outcome.status)}${outcome.error ? `: ${sanitizeForTerminal(outcome.error.message)}` : ''}\n`,
     );
   }
-  if (outcome.answer !== null) io.stdout.write(`${sanitizeForTerminal(outcome.answer, true).trimEnd()}\n`);
+  if (outcome.answer !== null && !streamed)
+    io.stdout.write(`${sanitizeForTerminal(outcome.answer, true).trimEnd()}\n`);
 }
 
 async function runAskCommand(ctx: CommandContext): Promise<number> {
@@ -65,19 +71,37 @@ async function runAskCommand(ctx: CommandContext): Promise<number> {
   }).catch((error: unknown) => {
     throw withFlagNames(error);
   });
-  if (repl) return runAskRepl(ctx, settings, runtime);
+  if (repl) {
+    try {
+      return await runAskRepl(ctx, settings, runtime);
+    } finally {
+      await runtime.close();
+    }
+  }
 
   const sinks = createSinks(settings, ctx, runtime.apiKey, 'ASK');
+  // The agent's replies stream to stdout (text before tool calls too); the live view stops first.
+  const answerStream = streamsAnswer(ctx)
+    ? createAnswerStream(io, (e) => e.scope === 'agent-1', 'agent-1')
+    : undefined;
   let outcome: AgentOutcome;
   try {
     outcome = await runAskFromSettings(question, settings, runtime, {
       signal: ctx.signal,
-      onEvent: sinks.onEvent,
+      onEvent: (e) => {
+        if (answerStream && !answerStream.started && e.type === 'llm_delta' && e.content !== undefined) {
+          sinks.view.stop();
+        }
+        sinks.onEvent(e);
+        answerStream?.onEvent(e);
+      },
     });
   } finally {
     await sinks.close();
+    // Stops the MCP servers with the run.
+    await runtime.close();
   }
-  printOutcome(io, outcome, settings.json);
+  printOutcome(io, outcome, settings.json, answerStream);
   if (ctx.signal.aborted) return ExitCode.interrupted;
   return noAnswerError(outcome)?.exitCode ?? ExitCode.ok;
 }

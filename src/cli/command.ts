@@ -49,6 +49,11 @@ export interface CommandSpec {
   positionals?: { min: number; max: number; names: string };
   /** Accept `-- args...` and hand them over in `rest`. */
   passThrough?: boolean;
+  /**
+   * With `passThrough`: an option (without `--`) after which every argument goes to `rest`, like
+   * argparse's `nargs=REMAINDER` (`supervise --args --port 8188`, ComfyGit's orchestrator.py argv).
+   */
+  remainderOption?: string;
   examples?: string[];
   /** Exit codes specific to this command, for its help. */
   exitCodes?: Array<[number, string]>;
@@ -81,7 +86,7 @@ export function parseCommandArgs(spec: CommandSpec, args: string[]): ParsedArgs 
   let parsed: ReturnType<
     typeof parseArgs<{ options: typeof config; allowPositionals: true; tokens: true; strict: true }>
   >;
-  const normalized = attachNegativeNumbers(args, options);
+  const normalized = attachNegativeNumbers(splitRemainder(spec, args), options);
   try {
     parsed = parseArgs({
       args: normalized,
@@ -119,6 +124,15 @@ export function parseCommandArgs(spec: CommandSpec, args: string[]): ParsedArgs 
     }
   }
   return { values, positionals, rest };
+}
+
+/** `--<remainderOption> a b` (before any `--`) becomes `-- a b`. */
+function splitRemainder(spec: CommandSpec, args: string[]): string[] {
+  if (!spec.passThrough || spec.remainderOption === undefined) return args;
+  const at = args.indexOf(`--${spec.remainderOption}`);
+  const terminator = args.indexOf('--');
+  if (at < 0 || (terminator >= 0 && terminator < at)) return args;
+  return [...args.slice(0, at), '--', ...args.slice(at + 1)];
 }
 
 /** A negative decimal number, as a value (`-3`, `-0.5`, `-.5`). */

@@ -32,6 +32,21 @@ export const commands: readonly CommandEntry[] = [
     load: async () => (await import('./ask.ts')).askCommand,
   },
   {
+    name: 'tools list',
+    summary: "list the agents' tools: built-ins, the tools directory and MCP servers' tools",
+    load: async () => (await import('./tools.ts')).toolsListCommand,
+  },
+  {
+    name: 'mcp serve',
+    summary: "serve marshal's tools (built-ins and the tools directory) as an MCP server over stdio",
+    load: async () => (await import('./mcp.ts')).mcpServeCommand,
+  },
+  {
+    name: 'serve',
+    summary: 'serve heavy as an OpenAI-compatible endpoint (models marshal-heavy and marshal-ask)',
+    load: async () => (await import('./serve.ts')).serveCommand,
+  },
+  {
     name: 'supervise',
     summary: "keep an environment's server up: restarts, switches with rollback, crash-loop guard",
     load: async () => (await import('./supervise.ts')).superviseCommand,

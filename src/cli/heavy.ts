@@ -13,9 +13,11 @@ import {
   createSinks,
   HEAVY_OPTIONS,
   loadSettings,
+  streamsAnswer,
   toolWarning,
   withFlagNames,
 } from './agent-setup.ts';
+import { type AnswerStream, createAnswerStream } from './answer-stream.ts';
 import type { CommandContext, CommandSpec } from './command.ts';
 import { type Io, printJson, styler, useColor } from './io.ts';
 import { MAX_STDIN_QUESTION_BYTES, readQuestion } from './read-question.ts';
@@ -27,11 +29,20 @@ export function heavyExitCode(result: HeavyResult, interrupted: boolean): number
 }
 
 /** Prints the result: the `--json` document, or the answer on stdout and a summary on stderr. */
-export function printHeavyResult(io: Io, result: HeavyResult, json: boolean, notes: string[]): void {
+export function printHeavyResult(
+  io: Io,
+  result: HeavyResult,
+  json: boolean,
+  notes: string[],
+  answerStream?: AnswerStream,
+): void {
   if (json) {
     printJson(io, result);
     return;
   }
+  // A streamed answer is on stdout already: end it (or replace it) before the summary on stderr.
+  const streamed = answerStream?.started === true;
+  if (streamed) answerStream!.finish(result.answer);
   const style = styler(useColor(io, 'stderr'));
   for (const note of notes) io.stderr.write(`${style.dim(`note: ${sanitizeForTerminal(note)}`)}\n`);
   const failed = result.agents.filter((a) => answerKind(a.status) !== 'answer');
@@ -39,6 +50,13 @@ export function printHeavyResult(io: Io, result: HeavyResult, json: boolean, not
     const kept = a.answer === null ? '' : ' (partial text kept)';
     io.stderr.write(
       `${style.yellow(`${a.id}: ${a.status}`)}${a.error ? `: ${sanitizeForTerminal(a.error.message)}` : ''}${kept}\n`,
+    );
+  }
+  if (result.stoppedBy) {
+    const b = result.stoppedBy;
+    const limit = b.budget === 'maxCost' ? `$${b.limit}` : `${b.limit} tokens`;
+    io.stderr.write(
+      `${style.yellow(`warning: the budget (--${b.budget === 'maxCost' ? 'max-cost' : 'max-tokens-total'} ${limit}) stopped the agents; the answer combines what finished`)}\n`,
     );
   }
   if (result.partial) {
@@ -57,7 +75,7 @@ export function printHeavyResult(io: Io, result: HeavyResult, json: boolean, not
     io.stderr.write('marshal heavy: no agent produced an answer\n');
     return;
   }
-  io.stdout.write(`${sanitizeForTerminal(result.answer, true).trimEnd()}\n`);
+  if (!streamed) io.stdout.write(`${sanitizeForTerminal(result.answer, true).trimEnd()}\n`);
 }
 
 /** Notes worth telling the user, gathered from the events (fallbacks). */
@@ -92,22 +110,32 @@ async function runHeavyCommand(ctx: CommandContext): Promise<number> {
   });
   const sinks = createSinks(settings, ctx, runtime.apiKey, 'HEAVY');
   const collector = noteCollector();
+  // The combine step's answer call streams to stdout; the live view stops before its first piece.
+  const answerStream = streamsAnswer(ctx)
+    ? createAnswerStream(ctx.io, (e) => e.answer === true && e.scope === 'combine')
+    : undefined;
   let result: HeavyResult;
   try {
     result = await runHeavyFromSettings(question, settings, runtime, {
       signal: ctx.signal,
       onEvent: (e) => {
+        if (answerStream && !answerStream.started && e.type === 'llm_delta' && e.answer === true) {
+          sinks.view.stop();
+        }
         sinks.onEvent(e);
         collector.onEvent(e);
+        answerStream?.onEvent(e);
       },
     });
   } finally {
     await sinks.close();
+    // Stops the MCP servers with the run.
+    await runtime.close();
   }
   const interrupted = ctx.signal.aborted;
   if (interrupted && !settings.json)
     ctx.io.stderr.write('marshal heavy: interrupted; showing what finished\n');
-  printHeavyResult(ctx.io, result, settings.json, collector.notes);
+  printHeavyResult(ctx.io, result, settings.json, collector.notes, answerStream);
   return heavyExitCode(result, interrupted);
 }
 
@@ -125,6 +153,13 @@ export const heavyCommand: CommandSpec = {
     'cancelled, max_iterations (every one but ok keeps the last text). When no agent finished, the',
     'answer combines their partial work and the result says partial. The decomposition is bounded by',
     '--decompose-timeout (default 20% of --timeout, at least 30 s), then falls back to fixed angles.',
+    'On a terminal (or with --stream) replies stream: the answer appears on stdout as it is written.',
+    '--max-cost / --max-tokens-total budget the run: at 90% no new call starts, running ones are',
+    'cancelled, and the combine step runs over what finished within the 10% reserve (stoppedBy in --json).',
+    '--strategy vote is self-consistency: no decomposition, every agent gets the question itself and ends',
+    'with a line "Answer: ..."; the most frequent normalised answer wins, a tie goes to one judge call.',
+    'Requests to an endpoint share one adaptive limiter: 429s halve the requests in flight, successes',
+    'raise them again up to --concurrency (default no cap); Retry-After and retry-after-ms are honoured.',
   ].join('\n'),
   options: HEAVY_OPTIONS,
   positionals: { min: 1, max: Number.MAX_SAFE_INTEGER, names: '<question>' },
@@ -134,6 +169,7 @@ export const heavyCommand: CommandSpec = {
     'marshal heavy -n 8 --strategy debate --timeout 600 "Is P = NP likely?"',
     'marshal heavy --base-url http://127.0.0.1:11434/v1 --model llama3.1 --json "..."',
     'cat question.txt | marshal heavy -',
+    'marshal heavy --stream --max-tokens-total 20000 "Compare Raft and Paxos" | tee answer.txt',
   ],
   run: runHeavyCommand,
 };

@@ -4,9 +4,11 @@
  * together with its control API, or starts it detached and prints its pid. The timing flags, their
  * defaults, bounds and help come from the supervisor's settings table.
  */
+import { resolve } from 'node:path';
 import { sanitizeForLog, UsageError } from '../core/index.ts';
 import {
   flaggedSettings,
+  openTextLog,
   type SettingName,
   type SupervisorEventRecord,
   serveSupervisor,
@@ -62,7 +64,10 @@ export const superviseCommand: CommandSpec = {
     'Runs the server of environment <name> as a child (own process group), probes its readiness, restarts\n' +
     'it on exit 42 or on request, switches environments on exit 43 / marshal switch (rolling back when the\n' +
     'target does not become ready), and gives up with crash_loop after too many crashes in a row.\n' +
-    'Control API on 127.0.0.1 (first free port of MARSHAL_CONTROL_PORTS, default 5050-5100).',
+    'Control API on 127.0.0.1 (first free port of MARSHAL_CONTROL_PORTS, default 5050-5100).\n' +
+    "Reads ComfyGit's .metadata/orchestrator_config.json (created with its defaults when missing): extra_args,\n" +
+    'control_port_range, enable_control_server, health_check_timeout_s, crash_retry_*; flags given here win.\n' +
+    "Accepts ComfyGit orchestrator.py's argv: --workspace W --environment E --args <server args...>.",
   options: {
     workspace: WORKSPACE_OPTION,
     env: {
@@ -71,11 +76,23 @@ export const superviseCommand: CommandSpec = {
       valueName: 'name',
       description: 'the environment to supervise (required)',
     },
+    environment: {
+      type: 'string',
+      valueName: 'name',
+      description: "same as --env (ComfyGit orchestrator.py's spelling)",
+    },
     detach: { type: 'boolean', short: 'd', description: 'run in the background; print its pid' },
     json: { type: 'boolean', description: 'with --detach: print {pid, workspace, environment, log}' },
+    'log-file': {
+      type: 'string',
+      valueName: 'path',
+      description: 'write the state lines to this file, rotated by size (10 MiB x 5), instead of stderr',
+    },
     ...TIMING_OPTIONS,
   },
   passThrough: true,
+  // ComfyGit's `orchestrator.py --workspace W --environment E --args <ComfyUI args...>`.
+  remainderOption: 'args',
   exitCodes: [
     [0, 'stopped (marshal stop, a shutdown command, or the server exited 0)'],
     [2, 'bad option, unknown environment, or started from a supervised process'],
@@ -83,10 +100,13 @@ export const superviseCommand: CommandSpec = {
     [6, 'a supervisor already owns this workspace'],
     [130, 'interrupted (Ctrl-C, SIGTERM): the server was stopped first'],
   ],
-  examples: ['marshal supervise --env default -- --port 8188', 'marshal supervise --env default --detach'],
+  examples: [
+    'marshal supervise --env default -- --port 8188',
+    'marshal supervise --env default --detach',
+    'marshal supervise --workspace ~/comfygit --environment default --args --port 8188',
+  ],
   async run(ctx) {
-    const env = stringOption(ctx.values, 'env');
-    if (env === undefined || env === '') throw new UsageError('marshal supervise: --env <name> is required');
+    const env = environmentOption(ctx.values);
     const settings = timingOptions(ctx.values);
     const workspace = await resolveWorkspace(ctx);
     if (ctx.values.detach) {
@@ -103,13 +123,45 @@ export const superviseCommand: CommandSpec = {
   },
 };
 
+/** `--env`, or ComfyGit's `--environment`; both given must agree. */
+function environmentOption(values: OptionValues): string {
+  const env = stringOption(values, 'env');
+  const alias = stringOption(values, 'environment');
+  if (env !== undefined && alias !== undefined && env !== alias) {
+    throw new UsageError(
+      `marshal supervise: --env ${JSON.stringify(env)} and --environment ${JSON.stringify(alias)} differ`,
+    );
+  }
+  const name = env ?? alias;
+  if (name === undefined || name === '') throw new UsageError('marshal supervise: --env <name> is required');
+  return name;
+}
+
 async function runForeground(
   ctx: CommandContext,
   workspace: Awaited<ReturnType<typeof resolveWorkspace>>,
   env: string,
   settings: Partial<Record<SettingName, number>>,
 ): Promise<number> {
-  const s = styler(useColor(ctx.io, 'stderr'));
+  const logFile = stringOption(ctx.values, 'log-file');
+  const log = logFile === undefined ? undefined : openTextLog(resolve(ctx.io.cwd, logFile));
+  const s = styler(log ? false : useColor(ctx.io, 'stderr'));
+  const say = (text: string) => (log ? log.line(text) : println(ctx.io.stderr, text));
+  try {
+    return await serveForeground(ctx, workspace, env, settings, s, say);
+  } finally {
+    log?.close();
+  }
+}
+
+async function serveForeground(
+  ctx: CommandContext,
+  workspace: Awaited<ReturnType<typeof resolveWorkspace>>,
+  env: string,
+  settings: Partial<Record<SettingName, number>>,
+  s: ReturnType<typeof styler>,
+  say: (text: string) => void,
+): Promise<number> {
   const result = await serveSupervisor({
     workspace,
     env,
@@ -117,10 +169,9 @@ async function runForeground(
     baseEnv: ctx.io.env,
     signal: ctx.signal,
     ...settings,
-    onEvent: (e: SupervisorEventRecord) => println(ctx.io.stderr, renderEvent(e, s)),
+    onEvent: (e: SupervisorEventRecord) => say(renderEvent(e, s)),
     onControlApi: (api) =>
-      println(
-        ctx.io.stderr,
+      say(
         api.ok
           ? s.dim(`control API on 127.0.0.1:${api.port}`)
           : s.yellow(`warning: control API not started: ${sanitizeForLog(api.error.message)}`),

@@ -27,7 +27,7 @@ export const trainCheckCommand: CommandSpec = {
   exitCodes: [
     [0, 'pre-flight pass or warn'],
     [2, 'plan missing, invalid or tampered; bad cluster file'],
-    [5, 'pre-flight failed'],
+    [5, 'pre-flight failed, or a code file (script, marshal_train.py) changed on a node since planning'],
   ],
   run: ({ values, io, signal }) =>
     withFlags(async () => {
@@ -42,6 +42,16 @@ export const trainCheckCommand: CommandSpec = {
       else {
         println(io.stdout, `check of ${sanitizeForTerminal(result.plan)} at ${result.checked_at}`);
         renderChecklist(io, result);
+        for (const c of result.code_changes)
+          println(io.stdout, `code changed: ${sanitizeForTerminal(`${c.node}: ${c.file} ${c.problem}`)}`);
+      }
+      if (result.code_changes.length > 0) {
+        const err = new MarshalError(
+          TRAINING_ERRORS.E_CODE_CHANGED,
+          'code changed since planning: launch would refuse it',
+        );
+        println(io.stderr, `marshal: ${err.message} (${err.code})`);
+        return err.exitCode;
       }
       if (checklistExit(result) !== ExitCode.ok) {
         const err = new MarshalError(TRAINING_ERRORS.E_PREFLIGHT_FAILED, 'pre-flight failed');

@@ -16,9 +16,11 @@ export const trainLaunchCommand: CommandSpec = {
   summary: 'start every rank of a plan and write run-report.json',
   usage: 'train launch --plan <plan.json> [--dry-run] [--force] [--grace <s>] [--json]',
   description: [
-    'Refuses a plan whose content no longer matches its recorded SHA-256 (exit 2, always) and a',
-    'plan whose pre-flight failed (exit 5) unless --force is given. A plan whose pre-flight only',
-    'warned launches without --force. --force never overrides the tamper check.',
+    'Refuses a plan whose seal (HMAC-SHA256 with your plan key) does not match (exit 2, always), a',
+    'plan whose pre-flight failed (exit 5), and, after hashing them again on every node right',
+    'before starting, code files (script, marshal_train.py, extras) changed since planning (exit 5,',
+    'naming node and file), unless --force is given. --force never overrides the seal check.',
+    'Every launcher runs `python -m marshal_train <script>` (marshal_train.py in each workdir).',
     'Each rank gets MASTER_ADDR, MASTER_PORT, RANK, WORLD_SIZE, LOCAL_RANK, LOCAL_WORLD_SIZE,',
     'MARSHAL_SHARD_START, MARSHAL_SHARD_END (half-open), MARSHAL_CHUNK_SIZE, MARSHAL_BATCH_SIZE,',
     'MARSHAL_STEPS and MARSHAL_PLAN. Output is prefixed with the rank (on stderr with --json).',
@@ -34,10 +36,13 @@ export const trainLaunchCommand: CommandSpec = {
     'marshal train launch --plan plan.json --json',
   ],
   exitCodes: [
-    [0, 'every rank finished'],
-    [1, 'a rank failed or was stopped (see run-report.json)'],
-    [2, 'plan missing, invalid or tampered'],
-    [5, "the plan's pre-flight failed (use --force to launch anyway)"],
+    [0, 'every rank finished and the results check out (status succeeded)'],
+    [
+      1,
+      'a rank failed or was stopped (failed), or every rank exited 0 but examples, losses or telemetry do not check out (degraded); see run-report.json',
+    ],
+    [2, 'plan missing, invalid or tampered; plan key missing or unsafe'],
+    [5, "the plan's pre-flight failed, or its code changed on a node (use --force to launch anyway)"],
     [130, 'interrupted: every rank stopped'],
   ],
   run: ({ values, io, signal }) =>
@@ -69,8 +74,15 @@ export const trainLaunchCommand: CommandSpec = {
           else renderReport(io, report, reportPath);
           if (outcome.interrupted) return ExitCode.interrupted;
           if (report.status !== 'succeeded') {
-            const err = new MarshalError(TRAINING_ERRORS.E_LAUNCH_FAILED, 'a rank failed or was stopped');
+            const err =
+              report.status === 'degraded'
+                ? new MarshalError(
+                    TRAINING_ERRORS.E_RUN_DEGRADED,
+                    'every rank exited 0, but the run is degraded',
+                  )
+                : new MarshalError(TRAINING_ERRORS.E_LAUNCH_FAILED, 'a rank failed or was stopped');
             println(io.stderr, `marshal: ${err.message} (${err.code}); see ${reportPath}`);
+            for (const reason of report.reasons) println(io.stderr, `  ${sanitizeForTerminal(reason)}`);
             return err.exitCode;
           }
           return ExitCode.ok;
@@ -102,6 +114,14 @@ function renderReport(io: Io, report: RunReport, reportPath: string): void {
     println(
       io.stdout,
       `rank ${r.rank} ${sanitizeForTerminal(r.node)}: exit ${r.exitCode ?? r.signal}, ${r.examplesProcessed}/${r.expectedExamples} examples${r.flags.length ? `, flags: ${r.flags.join(', ')}` : ''}`,
+    );
+  }
+  const s = report.byzantine_suspects;
+  if (s) {
+    const who = s.suspects.length ? `rank(s) ${s.suspects.join(', ')}` : 'none';
+    println(
+      io.stdout,
+      `byzantine suspects (${sanitizeForTerminal(s.rule ?? '?')}, f = ${s.f ?? '?'}, ${s.steps} steps): ${who}`,
     );
   }
   println(io.stdout, `run report: ${reportPath} (${report.status})`);

@@ -24,7 +24,12 @@ export const trainPlanCommand: CommandSpec = {
     '--json`, or --skip-calibration for equal shares), script consistency (SHA-256 of --script in',
     "each node's workdir, majority hash, agreement >= 0.95), sharding, chunking, pre-flight.",
     '--dataset is a positive integer, or a file: non-empty lines of .jsonl/.txt, array length of .json.',
+    "--aggregation and --byzantine-f set the ranks' robust_all_reduce rule (MARSHAL_AGGREGATION,",
+    'MARSHAL_BYZANTINE_F); pre-flight fails when the world size cannot meet the rule (krum: n >= 2f + 3).',
     'The plan is written (atomically) even when the pre-flight fails; it is then marked blocked.',
+    'It is sealed with an HMAC-SHA256 under your plan key ($XDG_CONFIG_HOME/marshal/plan-seal.key,',
+    '0600, made on first use) and records the SHA-256 of the script and marshal_train.py on every',
+    'node, which launch checks again before starting.',
   ].join('\n'),
   options: trainOptions(
     [
@@ -43,12 +48,15 @@ export const trainPlanCommand: CommandSpec = {
       'chunkThreshold',
       'consistencyThreshold',
       'minFreeGb',
+      'aggregation',
+      'byzantineF',
     ],
     { json: { type: 'boolean', description: 'print {path, plan} as JSON' } },
   ),
   examples: [
     'marshal train plan --cluster cluster.yaml --script train.py --dataset 120000 --calibration calibration.json',
     'marshal train plan --cluster cluster.yaml --script train.py --dataset data.jsonl --checkpoint-dir ckpt --out plan.json',
+    'marshal train plan --cluster cluster.yaml --script train.py --dataset 4096 --aggregation krum --byzantine-f 1',
   ],
   exitCodes: [
     [0, 'plan written, pre-flight pass or warn'],
@@ -108,13 +116,16 @@ function calibrationFrom(values: OptionValues): PlanCalibration {
 }
 
 function tuningFrom(values: OptionValues) {
-  const out: Record<string, number> = {};
+  const out: Record<string, number | string> = {};
+  const aggregation = stringSetting(values, 'aggregation');
+  if (aggregation !== undefined) out.aggregation = aggregation;
   for (const name of [
     'globalBatchSize',
     'chunkSize',
     'chunkThreshold',
     'consistencyThreshold',
     'minFreeGb',
+    'byzantineF',
   ] as const) {
     const v = numberSetting(values, name);
     if (v !== undefined) out[name] = v;
@@ -144,5 +155,7 @@ function printSummary(io: Io, plan: Plan, path: string): void {
     io.stdout,
     `chunking: ${c.enabled ? `on, ${c.num_chunks} chunks of ${c.chunk_size}` : 'off'} (${sanitizeForTerminal(c.reason ?? '')})`,
   );
+  const g = plan.gradient_aggregation;
+  if (g) println(io.stdout, `gradient aggregation: ${g.rule}, f = ${g.byzantine_f} (requires ${g.requires})`);
   renderChecklist(io, plan.pre_flight_checklist);
 }

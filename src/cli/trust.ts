@@ -21,7 +21,7 @@ export const trustCommand: CommandSpec = {
   description: [
     'A marshal.yaml discovered in the current directory may come from a cloned repository, so until',
     'you trust it, it may set plain options only: tools.dir, tools.allowWrite, tools.allowSecretFiles,',
-    'provider.apiKeyEnv, provider.baseUrl,',
+    'mcp.servers, provider.claudeBinary, provider.apiKeyEnv, provider.baseUrl, perAgent baseUrl/apiKeyEnv,',
     '${VAR} interpolation and paths outside its directory are ignored. A file given with -c is trusted.',
     'The trust store is $XDG_CONFIG_HOME/marshal/trusted.json (else ~/.config/marshal/trusted.json).',
   ].join('\n'),

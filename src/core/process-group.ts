@@ -82,43 +82,74 @@ function gracePeriod(ms: number, what: string): { over: Promise<'over'>; cancel(
   return { over, cancel: () => d.clear() };
 }
 
-/** True once `pgid` has no running member; false if `limit` settles first. */
-async function groupGone(pgid: number, limit: Promise<unknown>): Promise<boolean> {
+/** Something {@link terminateTarget} can stop: a process group, or a whole process tree. */
+export interface TerminationTarget {
+  /** Sends `sig` to every member (best effort; never throws for members that are gone). */
+  signal(sig: NodeJS.Signals): void;
+  /** True while a member (other than a zombie) runs. */
+  alive(): boolean;
+  /** Poll interval while waiting for the members to go; default 20 ms. */
+  pollMs?: number;
+}
+
+/** True once `target` has no running member; false if `limit` settles first. */
+async function targetGone(
+  target: TerminationTarget,
+  limit: Promise<unknown>,
+  resignal?: NodeJS.Signals,
+): Promise<boolean> {
   let late = false;
   void limit.then(() => {
     late = true;
   });
-  while (isProcessGroupAlive(pgid)) {
+  while (target.alive()) {
     if (late) return false;
-    await sleep(POLL_MS);
+    // After SIGKILL, members forked since the last signal get one too.
+    if (resignal) target.signal(resignal);
+    await sleep(target.pollMs ?? POLL_MS);
   }
   return true;
 }
 
 /**
- * Stops group `pgid` whose leader's exit is `leaderExited`: SIGTERM to the group; if the leader or
- * any other member is still running after `graceMs`, SIGKILL to the group. Resolves once the leader
- * has exited and no member runs, with `forced` telling whether SIGKILL was needed. Throws
- * TimeoutError if something survives SIGKILL for 30 s (an uninterruptible process).
+ * Stops `target` whose leader's exit is `leaderExited`: SIGTERM to every member; if the leader or
+ * any other member is still running after `graceMs`, SIGKILL (repeated until none is left).
+ * Resolves once the leader has exited and no member runs, with `forced` telling whether SIGKILL
+ * was needed. Throws TimeoutError if something survives SIGKILL for 30 s (an uninterruptible
+ * process).
  */
-export async function terminateProcessGroup(
+export async function terminateTarget(
+  target: TerminationTarget,
+  leaderExited: Promise<unknown>,
+  { graceMs = 5000, label = 'process' }: { graceMs?: number; label?: string } = {},
+): Promise<{ forced: boolean }> {
+  target.signal('SIGTERM');
+  // One grace period covers the leader and every other member.
+  const grace = gracePeriod(graceMs, `grace period of ${label}`);
+  const first = await Promise.race([leaderExited.then(() => 'exited' as const), grace.over]);
+  const forced = first === 'over' || !(await targetGone(target, grace.over));
+  grace.cancel();
+  if (!forced) return { forced };
+  target.signal('SIGKILL');
+  const bound = gracePeriod(KILL_WAIT_MS, `exit of ${label} after SIGKILL`);
+  const died = (await Promise.race([leaderExited.then(() => 'exited' as const), bound.over])) === 'exited';
+  const gone = died && (await targetGone(target, bound.over, 'SIGKILL'));
+  bound.cancel();
+  if (!gone) throw new TimeoutError(`${label} still running ${KILL_WAIT_MS} ms after SIGKILL`);
+  return { forced };
+}
+
+/** {@link terminateTarget} for process group `pgid` (see there). */
+export function terminateProcessGroup(
   pgid: number,
   leaderExited: Promise<unknown>,
   { graceMs = 5000, label = String(pgid) }: { graceMs?: number; label?: string } = {},
 ): Promise<{ forced: boolean }> {
-  killProcessGroup(pgid, 'SIGTERM');
-  // One grace period covers the leader and the rest of its group.
-  const grace = gracePeriod(graceMs, `grace period of ${label}`);
-  const first = await Promise.race([leaderExited.then(() => 'exited' as const), grace.over]);
-  const forced = first === 'over' || !(await groupGone(pgid, grace.over));
-  grace.cancel();
-  if (!forced) return { forced };
-  killProcessGroup(pgid, 'SIGKILL');
-  const bound = gracePeriod(KILL_WAIT_MS, `exit of ${label} after SIGKILL`);
-  const died = (await Promise.race([leaderExited.then(() => 'exited' as const), bound.over])) === 'exited';
-  const gone = died && (await groupGone(pgid, bound.over));
-  bound.cancel();
-  if (!gone)
-    throw new TimeoutError(`process group of ${label} still running ${KILL_WAIT_MS} ms after SIGKILL`);
-  return { forced };
+  const group: TerminationTarget = {
+    signal: (sig) => {
+      killProcessGroup(pgid, sig);
+    },
+    alive: () => isProcessGroupAlive(pgid),
+  };
+  return terminateTarget(group, leaderExited, { graceMs, label: `process group of ${label}` });
 }

@@ -39,6 +39,13 @@ export interface SpawnOptions {
   pdeathsig?: boolean;
   /** Cap on one streamed line (longer lines are truncated); default 64 Ki characters. */
   maxLineLength?: number;
+  /**
+   * Wraps the synchronous fork/exec: `around(spawnNow)` must call `spawnNow` once, synchronously,
+   * and return its result. The supervisor uses it to start the child inside a cgroup (it moves
+   * itself into the cgroup just around the spawn, so the child is born there; see
+   * src/supervisor/cgroup.ts).
+   */
+  around?: (spawnNow: () => ChildProcess) => ChildProcess;
 }
 
 export interface ManagedProcess {
@@ -95,14 +102,16 @@ export function spawnProcess(argv: readonly string[], options: SpawnOptions = {}
   const usePdeathsig = options.pdeathsig === true && existsSync(SETPRIV);
   const cmd = usePdeathsig ? [SETPRIV, '--pdeathsig', 'KILL', '--', ...argv] : [...argv];
   let child: ChildProcess;
-  try {
-    child = spawn(cmd[0]!, cmd.slice(1), {
+  const spawnNow = (): ChildProcess =>
+    spawn(cmd[0]!, cmd.slice(1), {
       cwd,
       env,
       shell: false,
       detached: true,
       stdio: [options.stdin ?? 'ignore', 'pipe', 'pipe'],
     });
+  try {
+    child = options.around ? options.around(spawnNow) : spawnNow();
   } catch (cause) {
     throw new MarshalError(
       CORE_ERRORS.E_PROCESS,

@@ -105,7 +105,13 @@ async function sendCommand(
     if (res.status >= 200 && res.status < 300) return 'api';
     throw rejectedError(route, res);
   }
-  await writeCommand(ws, { command, reason: 'manual_restart', pid: process.pid });
+  // ComfyGit writes `reason: "manual_restart"` only with abort_switch (a ComfyUI started by hand
+  // while a switch runs); `cg orch restart` sends no reason. Say who asked, truthfully.
+  await writeCommand(ws, {
+    command,
+    reason: command === 'restart' ? 'marshal restart' : 'marshal stop',
+    pid: process.pid,
+  });
   return 'file';
 }
 

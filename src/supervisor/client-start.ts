@@ -50,7 +50,14 @@ export interface DetachedStartOptions {
 
 /** Starts a supervisor detached for `env` and resolves with its pid once it is up. */
 export async function startDetachedSupervisor(o: DetachedStartOptions): Promise<number> {
-  const args = ['supervise', `--workspace=${o.ws.root}`, `--env=${o.env}`, ...settingsArgs(o.settings ?? {})];
+  const args = [
+    'supervise',
+    `--workspace=${o.ws.root}`,
+    `--env=${o.env}`,
+    // Its output goes to orchestrator.log through a size-rotated writer, not an unbounded stderr.
+    `--log-file=${o.paths.orchestratorLog}`,
+    ...settingsArgs(o.settings ?? {}),
+  ];
   if (o.serverArgs && o.serverArgs.length > 0) args.push('--', ...o.serverArgs);
   const { pid } = await spawnDetached({
     execPath: process.execPath,

@@ -19,6 +19,8 @@ export interface EffectHost extends StatusHost, SyncHost {
   readonly lifetime: AbortController;
   dispatch(event: SupervisorEvent): Promise<void>;
   startSync(op: number, run: (signal: AbortSignal) => Promise<void>): void;
+  /** Records how child `gen` is to be launched (before `children.start`). */
+  noteLaunch(gen: number, plainArgs: boolean): void;
   cancelSync(op: number): void;
   takeRequest(): Promise<void>;
   schedule(ms: number, event: SupervisorEvent): void;
@@ -43,6 +45,7 @@ export async function runEffect(rt: EffectHost, effect: Effect): Promise<void> {
       rt.cancelSync(effect.op);
       return;
     case 'start_child':
+      rt.noteLaunch(effect.gen, effect.plainArgs === true);
       rt.children.start(effect.gen, effect.env);
       return;
     case 'wait_ready':

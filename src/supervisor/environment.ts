@@ -11,10 +11,14 @@
  * host: 127.0.0.1                 # where to probe (default 127.0.0.1)
  * sync: { argv: [./sync.sh], timeout: 600 }   # seconds; run before a (re)start and a switch
  * health: { http: /healthz }      # or { tcp: true } (default when start is given: tcp)
+ * liveness: { http: /healthz, period: 10, timeout: 1, failureThreshold: 3 }   # or { tcp: true, ... };
+ *                                 # optional (off by default): restart a child that stops answering
  * ```
  *
- * Without `start`, the ComfyGit layout is used: `.venv/bin/python ComfyUI/main.py <server args>`
- * in `ComfyUI/`, port from `--port` (default 8188), readiness by HTTP GET `/system_stats`.
+ * Without `start`, the ComfyGit layout is used, started as ComfyGit's orchestrator does:
+ * `.venv/bin/python ComfyUI/main.py [--cpu] <extra args> <server args>` in `ComfyUI/` (`--cpu` when
+ * the venv's torch is not a CUDA/ROCm build, see comfygit-start.ts; extra args from
+ * `orchestrator_config.json`), port from `--port` (default 8188), readiness by HTTP GET `/system_stats`.
  */
 
 import { constants } from 'node:fs';
@@ -24,7 +28,9 @@ import { z } from 'zod';
 import { loadConfigFile } from '../core/config.ts';
 import { InvalidInputError, MarshalError } from '../core/errors.ts';
 import { resolveInside } from '../core/safe-path.ts';
+import { torchBackendFlags } from './comfygit-start.ts';
 import { SUPERVISOR_ERRORS } from './errors.ts';
+import { LIVENESS_DEFAULTS, type LivenessSpec } from './liveness.ts';
 import { parseServerEndpoint } from './server-args.ts';
 import type { Workspace } from './workspace.ts';
 
@@ -48,6 +54,10 @@ export interface EnvironmentSpec {
   host: string;
   health: HealthCheck;
   sync?: { argv: string[]; timeoutMs: number };
+  /** `comfyui.extra_args` of orchestrator_config.json in `start` (ComfyGit layout only; else empty). */
+  extraArgs: string[];
+  /** The liveness probe while running (marshal-env.yaml `liveness`); none by default. */
+  liveness?: LivenessSpec;
 }
 
 /** Options of {@link loadEnvironment}. */
@@ -56,6 +66,8 @@ export interface LoadEnvironmentOptions {
   serverArgs?: string[];
   /** Variables for `${VAR}` interpolation in marshal-env.yaml. */
   env?: Readonly<Record<string, string | undefined>>;
+  /** ComfyGit layout: `comfyui.extra_args`, placed after the backend flag and before the server args. */
+  extraArgs?: readonly string[];
 }
 
 /** File name of the optional per-environment description. */
@@ -64,6 +76,14 @@ const DEFAULT_PORT = 8188;
 const DEFAULT_SYNC_TIMEOUT_S = 600;
 
 const scalar = z.union([z.string(), z.number(), z.boolean()]).transform(String);
+
+const livenessTiming = {
+  /** seconds between probes */
+  period: z.number().min(0.01).max(3600).optional(),
+  /** seconds one probe may take */
+  timeout: z.number().min(0.01).max(60).optional(),
+  failureThreshold: z.number().int().min(1).max(100).optional(),
+};
 
 /** Schema of `marshal-env.yaml`. */
 export const EnvFileSchema = z.strictObject({
@@ -81,6 +101,12 @@ export const EnvFileSchema = z.strictObject({
     .optional(),
   health: z
     .union([z.strictObject({ http: z.string().startsWith('/') }), z.strictObject({ tcp: z.literal(true) })])
+    .optional(),
+  liveness: z
+    .union([
+      z.strictObject({ http: z.string().startsWith('/'), ...livenessTiming }),
+      z.strictObject({ tcp: z.literal(true), ...livenessTiming }),
+    ])
     .optional(),
 });
 /** A parsed `marshal-env.yaml`. */
@@ -170,18 +196,22 @@ export async function loadEnvironment(
     );
   }
   const serverArgs = options.serverArgs ?? [];
-  const endpoint = parseServerEndpoint(serverArgs);
   const file = join(dir, ENV_FILE);
   const desc: EnvFile = (await exists(file))
     ? await loadConfigFile(file, EnvFileSchema, { env: options.env ?? {} })
     : {};
 
   const base = desc.start ? await customStart(name, dir, desc) : await comfyGitStart(name, dir, desc);
+  const extraArgs = desc.start ? [] : [...(options.extraArgs ?? [])];
+  const leading = desc.start ? [] : [...(await torchBackendFlags(join(dir, '.venv'))), ...extraArgs];
+  // Later arguments win (ComfyGit's rule), so the server args override the extra args.
+  const endpoint = parseServerEndpoint([...extraArgs, ...serverArgs]);
   const spec: EnvironmentSpec = {
     name,
     dir,
     source: desc.start ? 'marshal-env.yaml' : 'comfygit-layout',
-    start: [...base.argv, ...serverArgs],
+    start: [...base.argv, ...leading, ...serverArgs],
+    extraArgs,
     cwd: base.cwd,
     env: { ...desc.env },
     port: endpoint.port ?? desc.port ?? DEFAULT_PORT,
@@ -194,6 +224,15 @@ export async function loadEnvironment(
         ? { kind: 'tcp' }
         : { kind: 'http', path: '/system_stats' },
   };
+  if (desc.liveness) {
+    const l = desc.liveness;
+    spec.liveness = {
+      check: 'http' in l ? { kind: 'http', path: l.http } : { kind: 'tcp' },
+      periodMs: Math.round((l.period ?? LIVENESS_DEFAULTS.periodMs / 1000) * 1000),
+      timeoutMs: Math.round((l.timeout ?? LIVENESS_DEFAULTS.timeoutMs / 1000) * 1000),
+      failureThreshold: l.failureThreshold ?? LIVENESS_DEFAULTS.failureThreshold,
+    };
+  }
   if (desc.sync) {
     spec.sync = {
       argv: [await resolveProgram(name, dir, desc.sync.argv[0] ?? ''), ...desc.sync.argv.slice(1)],

@@ -31,6 +31,11 @@ export { SUPERVISOR_ERRORS, type SupervisorErrorCode } from './errors.ts';
 export { cleanOutputLine, describeEvent, type LogLevel } from './event-log.ts';
 export { type FollowOptions, followLines, readLastLines } from './log-follow.ts';
 export type * from './machine-types.ts';
+export {
+  COMFYGIT_DEFAULT_CONFIG,
+  loadOrchestratorConfig,
+  type OrchestratorConfig,
+} from './orchestrator-config.ts';
 export * from './protocol.ts';
 export { type ServeOptions, serveSupervisor } from './serve.ts';
 export { baseUrl, parseServerEndpoint, type ServerEndpoint } from './server-args.ts';
@@ -46,4 +51,5 @@ export {
 export { activeSwitch, initialState, isFinal, phaseOf, transition } from './state-machine.ts';
 export { startSupervisor } from './supervisor.ts';
 export type * from './supervisor-types.ts';
+export { openTextLog, TEXT_LOG_DEFAULTS, type TextLog } from './text-log.ts';
 export { type FindWorkspaceOptions, findWorkspace, type Workspace, workspaceAt } from './workspace.ts';

@@ -1,13 +1,15 @@
 /**
  * Transitions for the two requests that can arrive in any state: stop and switch. Pure.
- * A stop during a switch ends it `aborted` (lock released first); a switch request stops or
- * cancels whatever runs and begins the switch.
+ * A stop during a switch ends it (lock released first): `aborted` for ComfyGit's abort_switch
+ * command, else `critical_failure` (a SIGTERM or `marshal stop` leaves nothing running, and
+ * `critical_failure` is a state the panel treats as final, with a recovery command); a switch
+ * request stops or cancels whatever runs and begins the switch.
  */
 
 import { assertNever } from '../core/errors.ts';
 import { finishStopped, ignore, stopThenFinish } from './machine-steps.ts';
 import type { SupervisorEvent, SupervisorState, Transition } from './machine-types.ts';
-import { abortedBy, beginSwitch } from './switch.ts';
+import { abortedBy, beginSwitch, interruptedBy } from './switch.ts';
 
 /** stop_requested in `state`. */
 export function onStop(state: SupervisorState, reason: string): Transition {
@@ -16,6 +18,8 @@ export function onStop(state: SupervisorState, reason: string): Transition {
     reason === 'abort_switch'
       ? 'abort_switch command'
       : `supervisor ${reason === 'stop' ? 'stopping' : `stopping (${reason})`}`;
+  const end = (sw: Parameters<typeof abortedBy>[0]) =>
+    reason === 'abort_switch' ? abortedBy(sw, why) : interruptedBy(sw, ctx.env, why);
   switch (state.kind) {
     case 'idle':
     case 'backoff':
@@ -27,15 +31,15 @@ export function onStop(state: SupervisorState, reason: string): Transition {
     case 'stopping_child':
       return stopThenFinish(ctx, state.gen);
     case 'awaiting_request':
-      return finishStopped(ctx, why, state.within ? abortedBy(state.within.sw, why) : []);
+      return finishStopped(ctx, why, state.within ? end(state.within.sw) : []);
     case 'switch_syncing':
-      return finishStopped(ctx, why, [{ type: 'cancel_sync', op: state.op }, ...abortedBy(state.sw, why)]);
+      return finishStopped(ctx, why, [{ type: 'cancel_sync', op: state.op }, ...end(state.sw)]);
     case 'switch_releasing':
     case 'switch_validating':
     case 'switch_stopping_target':
     case 'rollback_validating':
     case 'rollback_stopping':
-      return stopThenFinish(ctx, state.gen, abortedBy(state.sw, why));
+      return stopThenFinish(ctx, state.gen, end(state.sw));
     case 'stopping':
     case 'stopped':
     case 'crash_loop':

@@ -22,7 +22,9 @@ export function startChild(ctx0: Context, purpose: LaunchPurpose, before: Effect
     state: { kind: 'validating', ctx, purpose, gen },
     effects: [
       ...before,
-      { type: 'start_child', gen, env: ctx.env },
+      ctx.skipExtraArgs
+        ? { type: 'start_child', gen, env: ctx.env, plainArgs: true }
+        : { type: 'start_child', gen, env: ctx.env },
       { type: 'wait_ready', gen, env: ctx.env },
     ],
   };
@@ -39,7 +41,33 @@ export function syncThenStart(ctx0: Context, purpose: LaunchPurpose, before: Eff
 
 /** A requested restart (exit 42, restart command): not a crash, resets the crash counter. */
 export function requestedRestart(ctx: Context, before: Effect[] = []): Transition {
-  return syncThenStart({ ...ctx, restarts: ctx.restarts + 1, crashes: 0 }, 'restart', before);
+  return syncThenStart(
+    { ...ctx, restarts: ctx.restarts + 1, crashes: 0, skipExtraArgs: false },
+    'restart',
+    before,
+  );
+}
+
+/**
+ * A crash of a plain start. When it ran with `comfyui.extra_args`, ComfyGit's first recovery
+ * step: start again at once without them (it counts as a crash), with a `recovering` status; else
+ * {@link crash}.
+ */
+export function crashAfterExit(ctx: Context, reason: string, usedExtraArgs: boolean | undefined): Transition {
+  if (!usedExtraArgs || ctx.skipExtraArgs) return crash(ctx, reason);
+  const recovering: Effect = {
+    type: 'write_switch_status',
+    state: 'recovering',
+    message: `${ctx.env} crashed. Retrying without custom startup args...`,
+    target: ctx.env,
+    source: null,
+    error: reason,
+  };
+  return startChild(
+    { ...ctx, crashes: ctx.crashes + 1, restarts: ctx.restarts + 1, skipExtraArgs: true },
+    'crash',
+    [recovering],
+  );
 }
 
 /** A crash: back off and restart, or give up (crash_loop, exit 4) past `maxRestarts`. */

@@ -37,6 +37,11 @@ export interface Context {
   crashes: number;
   /** Last id handed out for a child generation, a sync or a timer; stale events carry older ids. */
   seq: number;
+  /**
+   * A crash with `comfyui.extra_args` happened: plain starts leave them out until a requested
+   * restart or a completed switch (ComfyGit's `_skip_extra_args`).
+   */
+  skipExtraArgs?: boolean;
 }
 
 /** A switch in progress. The lock is held while one exists. */
@@ -87,10 +92,20 @@ export type SupervisorEvent =
   | { type: 'boot'; pending?: SwitchContext }
   | { type: 'child_spawned'; gen: number; pid: number }
   /** The child exited, or never started (`startError`). Exactly once per start_child. */
-  | { type: 'child_exited'; gen: number; code: number | null; signal: string | null; startError?: string }
+  | {
+      type: 'child_exited';
+      gen: number;
+      code: number | null;
+      signal: string | null;
+      startError?: string;
+      /** The child was started with `comfyui.extra_args` of orchestrator_config.json. */
+      usedExtraArgs?: boolean;
+    }
   | { type: 'ready'; gen: number }
   | { type: 'readiness_failed'; gen: number; reason: 'timeout' | 'exited' | 'aborted'; message: string }
   | { type: 'restart_requested' }
+  /** The liveness probe of running child `gen` failed its threshold (see liveness.ts). */
+  | { type: 'liveness_failed'; gen: number; message: string }
   /** A switch was requested and its lock is held. `immediate: false` lets a running child exit 43 first. */
   | { type: 'switch_requested'; target: string; source: string | null; immediate: boolean }
   /** After an exit 43: no usable request (missing, corrupt, lock held elsewhere). */
@@ -122,7 +137,7 @@ export type Effect =
   | { type: 'run_sync'; op: number; env: string }
   | { type: 'cancel_sync'; op: number }
   /** Wait until the previous child's group is gone and the port is free, then spawn. */
-  | { type: 'start_child'; gen: number; env: string }
+  | { type: 'start_child'; gen: number; env: string; plainArgs?: true }
   | { type: 'wait_ready'; gen: number; env: string }
   /** SIGTERM the group, grace, SIGKILL (idempotent; a child not yet spawned is cancelled). */
   | { type: 'stop_child'; gen: number }

@@ -14,8 +14,9 @@
  * Writes are serialised (the last one wins) and atomic; both files are removed at exit, and only
  * if they are still this process's.
  */
-import { readFile, unlink, writeFile } from 'node:fs/promises';
+import { unlink, writeFile } from 'node:fs/promises';
 import { writeFileAtomic } from '../core/atomic-file.ts';
+import { readCappedFile } from '../core/files.ts';
 import { readPidFile, removePidFile, writePidFile } from '../core/pid-file.ts';
 import { currentIdentity } from '../core/process-identity.ts';
 
@@ -83,7 +84,7 @@ export class PidWriter {
     const run = this.#chain.then(async () => {
       if (this.#closed || !this.#claimed) return [];
       const restored: string[] = [];
-      const text = await readFile(this.#pidPath, 'utf8').catch(() => undefined);
+      const text = await readSmall(this.#pidPath);
       if (text?.trim() !== String(process.pid)) {
         await writeFileAtomic(this.#pidPath, `${process.pid}\n`);
         restored.push(this.#pidPath);
@@ -109,15 +110,21 @@ export class PidWriter {
     this.#closed = true;
     await this.#chain;
     if (!this.#claimed) return;
-    const text = await readFile(this.#pidPath, 'utf8').catch(() => undefined);
+    const text = await readSmall(this.#pidPath);
     if (text?.trim() === String(process.pid)) await unlink(this.#pidPath).catch(() => undefined);
     await removePidFile(this.#identityPath).catch(() => false);
   }
 }
 
+/** A small regular file's text (capped, no symlink, non-blocking: a planted FIFO never wedges us). */
+async function readSmall(path: string): Promise<string | undefined> {
+  const read = await readCappedFile(path, { maxBytes: 4096, noFollow: true });
+  return read.kind === 'ok' ? read.text : undefined;
+}
+
 /** The pid in a plain `.orchestrator.pid`, or undefined when missing or not a plain pid. */
 export async function readPlainPid(pidPath: string): Promise<number | undefined> {
-  const text = (await readFile(pidPath, 'utf8').catch(() => '')).trim();
+  const text = ((await readSmall(pidPath)) ?? '').trim();
   return /^\d+$/.test(text) ? Number(text) : undefined;
 }
 

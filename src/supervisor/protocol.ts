@@ -75,6 +75,8 @@ export const SWITCH_STATES = [
   'failed',
   'critical_failure',
   'aborted',
+  /** Not a switch: a crash with `comfyui.extra_args`, retried without them (ComfyGit's). */
+  'recovering',
 ] as const;
 /** A switch state marshal writes. */
 export type SwitchState = (typeof SWITCH_STATES)[number];
@@ -100,6 +102,7 @@ export const SWITCH_PROGRESS: Record<SwitchState, number> = {
   failed: 100,
   critical_failure: 100,
   aborted: 100,
+  recovering: 50,
 };
 
 /** `.switch_status.json`. Read loosely (ComfyGit also writes `idle`, `recovering`, ...). */

@@ -65,7 +65,7 @@ export function takeRequestAfterExit43(rt: Runtime): Promise<void> {
       rt.emit({ type: 'switch_refused', at: Date.now(), target: read.value.target_env, reason: problem });
       return unavailable(problem);
     }
-    const lock = await rt.lock.acquire(read.value.target_env);
+    const lock = await rt.lock.acquire(read.value.target_env, { forRequest: true });
     if (!lock.ok) {
       rt.emit({ type: 'switch_refused', at: Date.now(), target: read.value.target_env, reason: lock.reason });
       return unavailable(lock.reason);
@@ -120,7 +120,7 @@ export function pollSwitchRequest(rt: Runtime): Promise<void> {
     }
     const target = peek.value.target_env;
     const problem = requestProblem(rt, peek.value);
-    const lock = problem ? null : await rt.lock.acquire(target);
+    const lock = problem ? null : await rt.lock.acquire(target, { forRequest: true });
     const read = await takeSwitchRequest(rt.ws);
     const same =
       read.status === 'ok' &&
@@ -218,7 +218,7 @@ export async function switchTo(rt: Runtime, target: string): Promise<void> {
     const sw = activeSwitch(st);
     if (sw) throw switchInProgress(`a switch to ${sw.target} is in progress`);
     if (st.kind === 'awaiting_request') throw switchInProgress('the child asked for a switch (exit 43)');
-    const lock = await rt.lock.acquire(target);
+    const lock = await rt.lock.acquire(target, { forRequest: false });
     if (!lock.ok) throw switchInProgress(lock.reason);
     rt.emit({
       type: 'command',

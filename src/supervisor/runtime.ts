@@ -4,16 +4,22 @@
  * real world (processes, files, timers). Effects that take long (sync, start, readiness, stop) run
  * in the background and report back with events; they never await `dispatch`.
  */
+import { unlink } from 'node:fs/promises';
 import { childEnv } from './child-env.ts';
 import { type ChildEntry, Children } from './children.ts';
+import { comfyGitSyncCommand } from './comfygit-start.ts';
 import { type EffectHost, runEffect } from './effect-runner.ts';
 import { type EnvironmentSpec, loadEnvironment } from './environment.ts';
 import { cleanOutputLine, type SupervisorLog } from './event-log.ts';
 import { EventSink } from './event-sink.ts';
+import { watchLiveness } from './liveness.ts';
 import type { SupervisorEvent, SupervisorState } from './machine-types.ts';
+import { loadOrchestratorConfig } from './orchestrator-config.ts';
 import { type ClaimResult, PidWriter } from './pid-writer.ts';
-import { type MetadataPaths, metadataPaths, type SwitchStatus } from './protocol.ts';
+import { type MetadataPaths, metadataPaths, readSwitchStatus, type SwitchStatus } from './protocol.ts';
+import { childProbe } from './readiness.ts';
 import type { Settings } from './settings.ts';
+import { TRANSIENT_SWITCH_STATES } from './startup.ts';
 import { activeSwitch, isFinal, phaseOf, shownEnvironment, transition } from './state-machine.ts';
 import type { SupervisorEventRecord, SupervisorResult, SupervisorStatus } from './supervisor-types.ts';
 import { SwitchLock } from './switch-lock.ts';
@@ -29,6 +35,8 @@ export interface RuntimeInit {
   onEvent: ((e: SupervisorEventRecord) => void) | undefined;
   /** Handles the exit-43 request (take, lock, dispatch); see requests.ts. */
   takeRequest: (rt: Runtime) => Promise<void>;
+  /** Bound on ComfyGit's sync (`orchestrator.sync_timeout_s`; default 600 s). */
+  syncTimeoutMs?: number;
 }
 
 /**
@@ -60,6 +68,11 @@ export class Runtime implements EffectHost {
   /** Settles when supervision is over (see {@link Runtime.finish}). */
   readonly done: Promise<SupervisorResult>;
   readonly #events: EventSink;
+  /** Child generations to start without `comfyui.extra_args` (after a crash with them). */
+  readonly #plainLaunches = new Set<number>();
+  #syncNoticeGiven = false;
+  /** The liveness probe of the running child, if its environment has one. */
+  #liveness: { gen: number; ac: AbortController } | null = null;
 
   constructor(init: RuntimeInit) {
     this.#init = init;
@@ -77,7 +90,7 @@ export class Runtime implements EffectHost {
       graceMs: init.settings.graceMs,
       portFreeTimeoutMs: init.settings.portFreeTimeoutMs,
       pdeathsig: init.settings.pdeathsig,
-      loadSpec: (env) => this.loadSpec(env),
+      loadSpec: (env, gen) => this.#launchSpec(env, gen),
       childEnv: (spec) => this.childEnv(spec),
       onOutput: (stream, line, pid) =>
         this.emit({ type: 'child_output', at: Date.now(), stream, line: cleanOutputLine(line), pid }),
@@ -152,6 +165,47 @@ export class Runtime implements EffectHost {
     return loadEnvironment(this.ws, env, { serverArgs: this.#init.serverArgs, env: this.#init.baseEnv });
   }
 
+  /** Records whether child `gen` starts without `comfyui.extra_args`. */
+  noteLaunch(gen: number, plainArgs: boolean): void {
+    if (plainArgs) this.#plainLaunches.add(gen);
+  }
+
+  /**
+   * The spec child `gen` starts from: with `comfyui.extra_args` read again from
+   * orchestrator_config.json at every start (as ComfyGit does, so an edit applies at the next
+   * restart), unless this start is the retry without them.
+   */
+  async #launchSpec(env: string, gen: number): Promise<EnvironmentSpec> {
+    let extraArgs: string[] = [];
+    if (this.#plainLaunches.delete(gen)) {
+      this.warn(`starting ${env} without comfyui.extra_args (it crashed with them)`);
+    } else {
+      try {
+        const loaded = await loadOrchestratorConfig(this.paths.dir, { create: false });
+        if (loaded.warning) this.warn(loaded.warning);
+        extraArgs = loaded.config.extraArgs;
+      } catch (err) {
+        this.warn(`${err instanceof Error ? err.message : String(err)}; starting without extra args`);
+      }
+    }
+    return loadEnvironment(this.ws, env, {
+      serverArgs: this.#init.serverArgs,
+      env: this.#init.baseEnv,
+      extraArgs,
+    });
+  }
+
+  /** ComfyGit's sync command for `env` (see comfygit-start.ts); says once when there is none. */
+  async comfyGitSync(env: string): Promise<{ argv: string[]; timeoutMs: number } | undefined> {
+    const found = await comfyGitSyncCommand(env, this.#init.baseEnv);
+    if (found.argv) return { argv: found.argv, timeoutMs: this.#init.syncTimeoutMs ?? 600_000 };
+    if (!this.#syncNoticeGiven) {
+      this.#syncNoticeGiven = true;
+      this.warn(`cannot sync: ${found.reason}`);
+    }
+    return undefined;
+  }
+
   /** The child's environment (see child-env.ts). */
   childEnv(spec: EnvironmentSpec): Record<string, string> {
     return childEnv(this.#init.baseEnv, spec, this.ws.root);
@@ -209,6 +263,7 @@ export class Runtime implements EffectHost {
             : event.type,
       });
     }
+    this.#followLiveness(prev, state);
     for (const effect of effects) {
       try {
         await runEffect(this, effect);
@@ -217,6 +272,41 @@ export class Runtime implements EffectHost {
       }
     }
     this.notify();
+  }
+
+  /** Starts the liveness probe when a child enters `running`, stops it when it leaves. */
+  #followLiveness(prev: SupervisorState, next: SupervisorState): void {
+    const gen = next.kind === 'running' ? next.gen : null;
+    if (this.#liveness && this.#liveness.gen !== gen) {
+      this.#liveness.ac.abort();
+      this.#liveness = null;
+    }
+    if (gen === null || (prev.kind === 'running' && prev.gen === gen)) return;
+    const entry = this.children.get(gen);
+    const live = entry?.spec?.liveness;
+    if (!entry?.spec || !entry.proc || !live) return;
+    const ac = new AbortController();
+    this.lifetime.signal.addEventListener('abort', () => ac.abort(), { once: true });
+    this.#liveness = { gen, ac };
+    const spec = entry.spec;
+    const probe = childProbe(
+      { host: spec.host, port: spec.port, health: live.check },
+      entry.proc.pid,
+      live.timeoutMs,
+    );
+    void watchLiveness(probe, {
+      periodMs: live.periodMs,
+      failureThreshold: live.failureThreshold,
+      signal: ac.signal,
+    })
+      .then((failed) => {
+        if (!failed) return;
+        this.warn(
+          `liveness probe of ${spec.name} (pid ${entry.proc?.pid}) failed ${failed.failures} times in a row (${failed.message}); restarting it`,
+        );
+        void this.dispatch({ type: 'liveness_failed', gen, message: failed.message });
+      })
+      .catch((err: unknown) => this.warn(`liveness probe: ${String(err)}`));
   }
 
   /** Dispatches `event` after `ms` (cleared when supervision finishes). */
@@ -257,7 +347,13 @@ export class Runtime implements EffectHost {
       ...(o.startError === undefined ? {} : { error: o.startError }),
     });
     this.writePid();
-    void this.dispatch({ type: 'child_exited', gen: entry.gen, ...o });
+    const usedExtraArgs = (entry.spec?.extraArgs.length ?? 0) > 0;
+    void this.dispatch({
+      type: 'child_exited',
+      gen: entry.gen,
+      ...o,
+      ...(usedExtraArgs ? { usedExtraArgs } : {}),
+    });
   }
 
   /** Claims the workspace (identity file by exclusive create, then `.orchestrator.pid`); see pid-writer.ts. */
@@ -326,6 +422,20 @@ export class Runtime implements EffectHost {
     this.notify();
   }
 
+  /**
+   * `complete`, `aborted` and `recovering` are over once this supervisor exits: removed (if the
+   * file is still the one we wrote), so no reader mistakes them for a live switch later.
+   */
+  async #removeTransientStatus(): Promise<void> {
+    const mine = this.#switchStatus;
+    if (!mine || !TRANSIENT_SWITCH_STATES.has(mine.state)) return;
+    const current = await readSwitchStatus(this.ws);
+    if (current?.state === mine.state && current.updated_at === mine.updated_at) {
+      await unlink(this.paths.switchStatus).catch(() => undefined);
+      this.#switchStatus = null;
+    }
+  }
+
   /** Ends supervision: timers, syncs, readiness, children (groups included), lock, PID file, log; resolves done. */
   async finish(exitCode: 0 | 4, reason: string): Promise<void> {
     if (this.#finished) return;
@@ -339,6 +449,7 @@ export class Runtime implements EffectHost {
       if (activeSwitch(this.state)) this.warn('switch lock released at exit');
     }
     this.#finished = true;
+    await this.#removeTransientStatus();
     await this.pid.close();
     const state = isFinal(this.state) && this.state.kind === 'crash_loop' ? 'crash_loop' : 'stopped';
     this.emit({ type: 'finished', at: Date.now(), exitCode, state, reason });

@@ -4,12 +4,14 @@
  * supervisor owns the workspace (its PID file written): a supervisor that failed to start never
  * advertises a port. A crash loop ends it with E_CRASH_LOOP (exit 4).
  */
+import { mkdir } from 'node:fs/promises';
 import { MarshalError } from '../core/errors.ts';
 import { controlPortRange } from './client-context.ts';
 import { assertMayStart } from './client-start.ts';
 import { type ControlApi, startControlApi } from './control-api.ts';
 import { loadEnvironment } from './environment.ts';
 import { SUPERVISOR_ERRORS } from './errors.ts';
+import { loadOrchestratorConfig, optionsFromOrchestratorConfig } from './orchestrator-config.ts';
 import type { PortRange } from './port-range.ts';
 import { metadataPaths } from './protocol.ts';
 import { startSupervisor } from './supervisor.ts';
@@ -34,7 +36,20 @@ export async function serveSupervisor(options: ServeOptions): Promise<Supervisor
   // An unknown or broken environment is refused before anything in .metadata/ is touched.
   await loadEnvironment(options.workspace, options.env, { serverArgs: options.serverArgs ?? [], env });
   await assertMayStart(env, paths);
-  const ports = options.controlPorts === undefined ? controlPortRange(env) : options.controlPorts;
+  // ComfyGit's orchestrator_config.json (created with its defaults when missing): the caller's own
+  // options win, then MARSHAL_CONTROL_PORTS, then the file.
+  await mkdir(paths.dir, { recursive: true }).catch(() => undefined);
+  const loaded = await loadOrchestratorConfig(paths.dir, { create: true });
+  if (loaded.warning) options.onEvent?.({ type: 'warning', at: Date.now(), message: loaded.warning });
+  options = { ...options, ...optionsFromOrchestratorConfig(loaded.config, options) };
+  const ports =
+    options.controlPorts !== undefined
+      ? options.controlPorts
+      : !loaded.config.enableControlServer
+        ? null
+        : env.MARSHAL_CONTROL_PORTS
+          ? controlPortRange(env)
+          : loaded.config.controlPortRange;
   let markStarted: () => void = () => {};
   const started = new Promise<'started'>((resolve) => {
     markStarted = () => resolve('started');
@@ -52,6 +67,12 @@ export async function serveSupervisor(options: ServeOptions): Promise<Supervisor
     ),
   ]);
   let api: ControlApi | undefined;
+  if (first === 'started' && ports === null && !loaded.config.enableControlServer) {
+    options.onControlApi?.({
+      ok: false,
+      error: new Error(`disabled by orchestrator.enable_control_server in ${loaded.path}`),
+    });
+  }
   if (first === 'started' && ports !== null) {
     try {
       api = await startControlApi({

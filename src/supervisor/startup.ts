@@ -9,9 +9,12 @@ import { readdir, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { sleep } from '../core/async.ts';
 import { MarshalError } from '../core/errors.ts';
+import { describeCappedRead, readCappedFile } from '../core/files.ts';
+import { readLock, tryAcquireLock } from '../core/lock-file.ts';
 import { readPidFile, removePidFile } from '../core/pid-file.ts';
 import { isProcessGroupAlive, killProcessGroup } from '../core/process-group.ts';
 import { isProcessAlive, processStartTime } from '../core/process-identity.ts';
+import { quoteShellCommand } from '../core/shell-quote.ts';
 import { SUPERVISOR_ERRORS } from './errors.ts';
 import { identityFileOf } from './pid-writer.ts';
 import {
@@ -47,6 +50,7 @@ export async function checkPreviousSupervisor(
 ): Promise<void> {
   const identity = identityFileOf(paths.orchestratorPid);
   for (const file of [identity, paths.orchestratorPid]) {
+    if (!(await screenStartupFile(file, emit))) continue;
     const state = await readPidFile(file);
     if (state.status === 'missing') continue;
     if (state.status === 'corrupt') {
@@ -66,6 +70,28 @@ export async function checkPreviousSupervisor(
       });
     }
   }
+}
+
+/** Largest PID or lock file read at start (real ones are under 1 KiB). */
+const MAX_STARTUP_FILE_BYTES = 64 * 1024;
+
+/**
+ * Reads a PID or lock file of `.metadata/` through the capped reader first (no symlink followed,
+ * no blocking open, regular files of at most 64 KiB): anything else there (a FIFO that would wedge
+ * a plain read, a `/dev/zero` symlink, a huge file) is not a record: reported and removed. True
+ * when the file is missing or fit to be read.
+ */
+export async function screenStartupFile(file: string, emit: Emit): Promise<boolean> {
+  const read = await readCappedFile(file, { maxBytes: MAX_STARTUP_FILE_BYTES, noFollow: true });
+  if (read.kind === 'ok' || read.kind === 'missing') return true;
+  emit({
+    type: 'protocol_issue',
+    at: Date.now(),
+    file,
+    problem: `${describeCappedRead(read)} (removed)`,
+  });
+  await unlink(file).catch(() => undefined);
+  return false;
 }
 
 /** E_SUPERVISOR_RUNNING for the supervisor `pid` of a workspace. */
@@ -134,18 +160,70 @@ export async function inspectSwitchStatus(
     return { status: null, staleNonTerminal: false };
   }
   const s = read.value;
+  if (TRANSIENT_SWITCH_STATES.has(s.state)) {
+    // Left by a supervisor that is gone (we own the workspace now): over, as ComfyGit's would be.
+    await unlink(paths.switchStatus).catch(() => undefined);
+    return { status: null, staleNonTerminal: false };
+  }
   return { status: s, staleNonTerminal: !TERMINAL_SWITCH_STATES.has(s.state) && s.state !== 'idle' };
 }
 
-/** The `failed` status that closes a switch interrupted by a supervisor's death. */
-export function interruptedStatus(prev: SwitchStatus): SwitchStatus {
-  return {
-    state: 'failed',
+/**
+ * The status that closes a switch interrupted by its supervisor's death, in a state the panel
+ * treats as final: `rolled_back` when this supervisor starts the switch's source again, else
+ * `critical_failure` with the command that brings the last good environment back.
+ */
+export function interruptedStatus(prev: SwitchStatus, env: string, workspaceRoot: string): SwitchStatus {
+  const base = {
     progress: 100,
-    message: `Switch to ${prev.target_env ?? '?'} was interrupted (its supervisor is gone)`,
     updated_at: epochSeconds(),
     target_env: prev.target_env ?? null,
     source_env: prev.source_env ?? null,
-    error: `interrupted in state ${prev.state}`,
+    error: `interrupted in state ${prev.state} (its supervisor is gone)`,
   };
+  if (prev.source_env && prev.source_env === env) {
+    return {
+      ...base,
+      state: 'rolled_back',
+      message: `Switch to ${prev.target_env ?? '?'} was interrupted; back on ${env}`,
+    };
+  }
+  const recover = prev.source_env || prev.target_env || env;
+  return {
+    ...base,
+    state: 'critical_failure',
+    message: `Switch to ${prev.target_env ?? '?'} was interrupted (its supervisor is gone)`,
+    recovery_command: quoteShellCommand([
+      'marshal',
+      'supervise',
+      '--workspace',
+      workspaceRoot,
+      '--env',
+      recover,
+    ]),
+  };
+}
+
+/** Statuses that are over once their supervisor is gone (ComfyGit deletes them after a few seconds). */
+export const TRANSIENT_SWITCH_STATES: ReadonlySet<string> = new Set(['complete', 'aborted', 'recovering']);
+
+/**
+ * Removes a switch lock whose owner is dead (or whose pid was reused, or that outlived its TTL):
+ * taken over and released through the core lock, so a live owner's lock is never touched. A
+ * fresh ownerless (empty) lock is the panel's and stays.
+ */
+export async function clearStaleSwitchLock(paths: MetadataPaths, ttlMs: number, emit: Emit): Promise<void> {
+  if (!(await screenStartupFile(paths.switchLock, emit))) return;
+  const before = await readLock(paths.switchLock, { ttlMs });
+  if (before.status !== 'stale') return;
+  const handle = await tryAcquireLock(paths.switchLock, { ttlMs, purpose: 'stale switch lock cleanup' });
+  if (!handle) return;
+  await handle.release();
+  const who = before.owner ? `pid ${before.owner.pid} on ${before.owner.host}` : 'no owner';
+  emit({
+    type: 'protocol_issue',
+    at: Date.now(),
+    file: paths.switchLock,
+    problem: `stale switch lock (${before.reason}; ${who}) removed`,
+  });
 }

@@ -31,6 +31,7 @@ import { assertNever } from '../core/errors.ts';
 import { onStop, onSwitchRequested } from './interrupts.ts';
 import {
   crash,
+  crashAfterExit,
   describeExit,
   finishStopped,
   ignore,
@@ -162,10 +163,24 @@ export function transition(state: SupervisorState, event: SupervisorEvent): Tran
           : { state: { ...state, ctx: { ...ctx, crashes: 0 } }, effects: [] };
       }
       if (event.type === 'restart_requested') return stopForRestart(ctx, state.gen);
+      if (event.type === 'liveness_failed' && event.gen === state.gen) {
+        return {
+          state: {
+            kind: 'stopping_child',
+            ctx,
+            gen: state.gen,
+            after: 'crash',
+            reason: `liveness probe failed: ${event.message}`,
+          },
+          effects: [{ type: 'stop_child', gen: state.gen }],
+        };
+      }
       return ignore(state);
     case 'stopping_child':
       if (event.type !== 'child_exited' || event.gen !== state.gen) return ignore(state);
-      return state.after === 'restart' ? requestedRestart(ctx) : crash(ctx, state.reason);
+      return state.after === 'restart'
+        ? requestedRestart(ctx)
+        : crashAfterExit(ctx, state.reason, event.usedExtraArgs);
     case 'backoff':
       if (event.type === 'backoff_elapsed' && event.timer === state.timer) {
         return startChild({ ...ctx, restarts: ctx.restarts + 1 }, 'crash');
@@ -199,7 +214,7 @@ export function transition(state: SupervisorState, event: SupervisorEvent): Tran
       }
       if (event.type === 'ready' && event.gen === state.gen) {
         return toRunning(
-          { ...ctx, env: state.sw.target, crashes: 0 },
+          { ...ctx, env: state.sw.target, crashes: 0, skipExtraArgs: false },
           state.gen,
           terminal(state.sw, 'complete', `Successfully switched to ${state.sw.target}`),
         );
@@ -287,5 +302,5 @@ function onPlainExit(ctx: Context, e: Extract<SupervisorEvent, { type: 'child_ex
         effects: [{ type: 'take_switch_request' }],
       };
   }
-  return crash(ctx, `${ctx.env} ${describeExit(e)}`);
+  return crashAfterExit(ctx, `${ctx.env} ${describeExit(e)}`, e.usedExtraArgs);
 }

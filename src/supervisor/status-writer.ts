@@ -32,7 +32,7 @@ export interface StatusHost {
   loadSpec(env: string): Promise<EnvironmentSpec>;
 }
 
-const REMOVED_AFTER_RETENTION = new Set(['complete', 'rolled_back', 'aborted']);
+const REMOVED_AFTER_RETENTION = new Set(['complete', 'rolled_back', 'aborted', 'recovering']);
 
 async function recoveryCommand(host: StatusHost, env: string): Promise<string> {
   try {

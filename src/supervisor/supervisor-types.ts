@@ -44,6 +44,8 @@ export interface SupervisorOptions {
   onEvent?: (event: SupervisorEventRecord) => void;
   /** Kill the child when the supervisor dies (setpriv --pdeathsig KILL; default true). */
   pdeathsig?: boolean;
+  /** Bound on ComfyGit's sync (`cg -e <env> sync`) in ms (default 600 s; `orchestrator.sync_timeout_s`). */
+  syncTimeoutMs?: number;
   /** Base environment of the child and of sync commands (default: process.env). */
   baseEnv?: Readonly<Record<string, string | undefined>>;
 }

@@ -29,6 +29,7 @@ import { resolveSettings } from './settings.ts';
 import {
   checkPreviousSupervisor,
   cleanStaleFiles,
+  clearStaleSwitchLock,
   inspectSwitchStatus,
   interruptedStatus,
   supervisorRunning,
@@ -51,6 +52,7 @@ export function startSupervisor(options: SupervisorOptions): SupervisorHandle {
     state: initialState(options.env, settings.machine),
     onEvent: options.onEvent,
     takeRequest: takeRequestAfterExit43,
+    ...(options.syncTimeoutMs === undefined ? {} : { syncTimeoutMs: options.syncTimeoutMs }),
   });
   const done = new Promise<SupervisorResult>((resolve, reject) => {
     rt.done.then(resolve);
@@ -97,10 +99,11 @@ async function boot(rt: Runtime, options: SupervisorOptions): Promise<void> {
     environment: options.env,
     workspace: rt.ws.root,
   });
+  await clearStaleSwitchLock(paths, rt.settings.lockTtlMs, emit);
   const previous = await inspectSwitchStatus(paths, emit);
   const pending = await pendingRequest(rt, options.env);
   if (!pending && previous.status && previous.staleNonTerminal) {
-    const status = interruptedStatus(previous.status);
+    const status = interruptedStatus(previous.status, options.env, rt.ws.root);
     await writeSwitchStatus(rt.ws, status);
     rt.publishSwitchStatus(status);
     emit({ type: 'switch_status', at: Date.now(), status });
@@ -180,7 +183,7 @@ async function pendingRequest(rt: Runtime, env: string): Promise<SwitchContext |
     rt.emit({ type: 'switch_refused', at: Date.now(), target: req.target_env, reason: problem });
     return undefined;
   }
-  const lock = await rt.lock.acquire(req.target_env);
+  const lock = await rt.lock.acquire(req.target_env, { forRequest: true });
   if (!lock.ok) {
     rt.emit({ type: 'switch_refused', at: Date.now(), target: req.target_env, reason: lock.reason });
     return undefined;

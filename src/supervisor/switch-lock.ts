@@ -4,6 +4,7 @@
  * heartbeated while held (so a long sync never makes it look stale), and adopting the ownerless
  * empty lock ComfyGit's panel leaves before it exits 43.
  */
+import { describeCappedRead, readCappedFile } from '../core/files.ts';
 import { readLock, tryAcquireLock } from '../core/lock-file.ts';
 import type { LockHandle } from '../core/lock-handle.ts';
 
@@ -29,10 +30,20 @@ export class SwitchLock {
     return this.#handle !== null;
   }
 
-  /** Takes the lock for a switch to `target` (or keeps it when already held). */
-  async acquire(target: string): Promise<LockOutcome> {
+  /**
+   * Takes the lock for a switch to `target` (or keeps it when already held). `forRequest`: the
+   * switch comes from a `.switch_request.json`, so an ownerless empty lock is the panel's, made
+   * for that very request, and is adopted; any other switch (the API's) leaves a fresh empty lock
+   * alone: the panel is about to write its request.
+   */
+  async acquire(target: string, { forRequest }: { forRequest: boolean }): Promise<LockOutcome> {
     if (this.#handle) return { ok: true, adoptedEmpty: false, already: true };
-    const opts = { ttlMs: this.#ttlMs, adoptEmpty: true };
+    // Untrusted: a FIFO or symlink planted as the lock would wedge or mislead the lock's reader.
+    const peek = await readCappedFile(this.#path, { maxBytes: 64 * 1024, noFollow: true });
+    if (peek.kind !== 'ok' && peek.kind !== 'missing') {
+      return { ok: false, reason: `${this.#path} is unusable: ${describeCappedRead(peek)}` };
+    }
+    const opts = { ttlMs: this.#ttlMs, adoptEmpty: forRequest };
     const before = await readLock(this.#path, opts);
     const handle = await tryAcquireLock(this.#path, { ...opts, purpose: `switch to ${target}` });
     if (!handle) {

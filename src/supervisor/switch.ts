@@ -155,6 +155,20 @@ export function abortedBy(sw: SwitchContext, why: string): Effect[] {
   return terminal(sw, 'aborted', `Switch to ${sw.target} aborted: ${why}`, why);
 }
 
+/**
+ * The switch ends because supervision stops (SIGTERM, `marshal stop`, a shutdown command):
+ * nothing will run, so `critical_failure` with the recovery command of the last good environment.
+ */
+export function interruptedBy(sw: SwitchContext, env: string, why: string): Effect[] {
+  return [
+    { type: 'release_lock' },
+    {
+      ...status(sw, 'critical_failure', `Switch to ${sw.target} interrupted: ${why}`, why),
+      recover: sw.source ?? env,
+    },
+  ];
+}
+
 /** A child of the switch (target, or source during rollback) exited before it was ready. */
 export function switchChildExited(
   ctx: Context,

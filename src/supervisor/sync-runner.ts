@@ -1,7 +1,8 @@
 /**
- * Runs an environment's sync step (when it has one) before a start: bounded by its timeout,
- * cancellable, output captured; a non-zero exit or a timeout is a failure that the state machine
- * acts on (a failed switch rolls back), never silently ignored.
+ * Runs an environment's sync step before a start: its own (`sync` in marshal-env.yaml), else for
+ * a ComfyGit environment ComfyGit's sync (`cg -e <env> sync`, see comfygit-start.ts). Bounded by
+ * its timeout, cancellable, output captured; a non-zero exit or a timeout is a failure that the
+ * state machine acts on (a failed switch rolls back), never silently ignored.
  */
 import { isAbortError } from '../core/errors.ts';
 import { runCommand } from '../core/run-command.ts';
@@ -15,6 +16,8 @@ export interface SyncHost {
   childEnv(spec: EnvironmentSpec): Record<string, string>;
   emit(e: SupervisorEventRecord): void;
   settings: { graceMs: number };
+  /** ComfyGit's sync for a ComfyGit-layout environment without its own, or undefined (none available). */
+  comfyGitSync(env: string): Promise<{ argv: string[]; timeoutMs: number } | undefined>;
 }
 
 /** The last line of a sync's output, cleaned like child output (it reaches logs and statuses). */
@@ -35,8 +38,8 @@ export async function runSync(
   } catch (err) {
     return { ok: false, error: err instanceof Error ? err.message : String(err) };
   }
-  if (!spec.sync) return { ok: true };
-  const sync = spec.sync;
+  const sync = spec.sync ?? (spec.source === 'comfygit-layout' ? await host.comfyGitSync(env) : undefined);
+  if (!sync) return { ok: true };
   const fail = (error: string): { ok: false; error: string } => {
     host.emit({ type: 'sync', at: Date.now(), environment: env, ok: false, message: error });
     return { ok: false, error };

@@ -6,6 +6,7 @@
 import { once } from 'node:events';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
+import { type FakeStreamShape, streamCompletion, wantsStream } from './fake-sse.ts';
 
 /** One request as the server saw it. */
 export interface RecordedRequest {
@@ -19,6 +20,18 @@ export interface RecordedRequest {
   body: unknown;
   /** True once the client closed the connection before the server answered (abort, timeout). */
   clientClosed: boolean;
+  /** Size of the request body in bytes, as received. */
+  bodyBytes: number;
+}
+
+export interface FakeServerOptions {
+  /**
+   * Rate limiting as a provider does it: a chat request arriving while this many are being
+   * answered gets a 429 at once (without consuming a script entry); counted in `throttled`.
+   */
+  throttleAbove?: number;
+  /** Headers of those 429s, e.g. `{'retry-after': '1'}` or `{'retry-after-ms': '50'}`. */
+  throttleHeaders?: Record<string, string>;
 }
 
 /** A scripted answer. */
@@ -37,6 +50,8 @@ export type FakeReply =
       finishReason?: string;
       model?: string;
       delayMs?: number;
+      /** How to stream this reply when the request asks for `stream: true` (default: plainly). */
+      stream?: FakeStreamShape;
     }
   | { status: number; retryAfter?: string; body?: unknown; headers?: Record<string, string> }
   | { hang: true }
@@ -57,6 +72,8 @@ export interface FakeOpenAIServer {
   /** Chat-completion requests being answered right now, and the most there ever were at once. */
   readonly inFlight: number;
   readonly maxInFlight: number;
+  /** 429s sent by `throttleAbove`. */
+  readonly throttled: number;
   /** Resolves with request `index` once the server has received it (at once if it already has). */
   waitForRequest(index: number): Promise<RecordedRequest>;
   /** Resolves once the client closed request `index` without an answer (or at once if it already did). */
@@ -123,7 +140,10 @@ async function readBody(req: IncomingMessage): Promise<string> {
 }
 
 /** Starts the fake server on 127.0.0.1, port 0. Always `close()` it (it destroys hanging sockets). */
-export async function startFakeOpenAIServer(script: FakeScript): Promise<FakeOpenAIServer> {
+export async function startFakeOpenAIServer(
+  script: FakeScript,
+  options: FakeServerOptions = {},
+): Promise<FakeOpenAIServer> {
   const requests: RecordedRequest[] = [];
   const chatIndex = new Map<RecordedRequest, number>();
   const sockets = new Set<Socket>();
@@ -132,6 +152,7 @@ export async function startFakeOpenAIServer(script: FakeScript): Promise<FakeOpe
   let chatCount = 0;
   let inFlight = 0;
   let maxInFlight = 0;
+  let throttled = 0;
 
   const nextReply = async (rec: RecordedRequest, n: number): Promise<FakeReply> => {
     if (typeof script === 'function') return script(rec, n);
@@ -169,6 +190,7 @@ export async function startFakeOpenAIServer(script: FakeScript): Promise<FakeOpe
       headers,
       body,
       clientClosed: false,
+      bodyBytes: Buffer.byteLength(text),
     };
     requests.push(rec);
     for (const wake of requestWaiters.get(rec.index) ?? []) wake(rec);
@@ -189,6 +211,16 @@ export async function startFakeOpenAIServer(script: FakeScript): Promise<FakeOpe
     }
     if (rec.method !== 'POST' || pathname !== '/v1/chat/completions') {
       sendJson(res, 404, { error: { message: `no route for ${rec.method} ${pathname}`, type: 'not_found' } });
+      return;
+    }
+    if (options.throttleAbove !== undefined && inFlight >= options.throttleAbove) {
+      throttled++;
+      sendJson(
+        res,
+        429,
+        { error: { message: 'Rate limit exceeded: too many requests in flight', code: 429 } },
+        options.throttleHeaders,
+      );
       return;
     }
     const n = chatCount++;
@@ -223,7 +255,10 @@ export async function startFakeOpenAIServer(script: FakeScript): Promise<FakeOpe
       sendJson(res, 200, reply.json);
       return;
     }
-    sendJson(res, 200, completion(reply, n, (body as { model?: unknown } | undefined)?.model));
+    const done = completion(reply, n, (body as { model?: unknown } | undefined)?.model);
+    // A request with `stream: true` gets SSE chunks (in the reply's odd shape, if it has one).
+    if (wantsStream(body)) await streamCompletion(res, done, body, reply.stream);
+    else sendJson(res, 200, done);
   }
 
   server.listen(0, '127.0.0.1');
@@ -239,6 +274,9 @@ export async function startFakeOpenAIServer(script: FakeScript): Promise<FakeOpe
     },
     get maxInFlight() {
       return maxInFlight;
+    },
+    get throttled() {
+      return throttled;
     },
     waitForRequest(index: number): Promise<RecordedRequest> {
       const rec = requests[index];

@@ -3,9 +3,11 @@ export {
   type FakeOpenAIServer,
   type FakeReply,
   type FakeScript,
+  type FakeServerOptions,
   type RecordedRequest,
   startFakeOpenAIServer,
 } from './fake-openai-server.ts';
+export type { FakeStreamShape } from './fake-sse.ts';
 export {
   createScriptedModel,
   type RecordedChatRequest,

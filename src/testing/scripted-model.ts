@@ -22,7 +22,7 @@ export type ScriptedReply =
   | { hang: true };
 
 /** What the scripted model saw: the request without its signal, messages copied at call time. */
-export type RecordedChatRequest = Omit<ChatRequest, 'signal' | 'onRetry'>;
+export type RecordedChatRequest = Omit<ChatRequest, 'signal' | 'onRetry' | 'onDelta'>;
 
 export type ScriptedReplies =
   | ScriptedReply[]
@@ -39,7 +39,7 @@ export function createScriptedModel(replies: ScriptedReplies): ScriptedModel {
     label: 'scripted',
     requests,
     async chat(request: ChatRequest): Promise<ChatResponse> {
-      const { signal, onRetry: _onRetry, ...rest } = request;
+      const { signal, onRetry: _onRetry, onDelta: _onDelta, ...rest } = request;
       const recorded: RecordedChatRequest = structuredClone(rest);
       const index = requests.length;
       requests.push(recorded);

@@ -35,9 +35,20 @@ export interface ChunkPlan {
   threshold: number;
   /** null when chunking is off. */
   chunkSize: number | null;
-  /** Worker by worker in the input order, each worker's chunks in order; empty when off. */
-  chunks: Chunk[];
+  /** Number of chunks over every worker (0 when off). */
+  numChunks: number;
+  /** Chunks of each worker, in the input order (counted, never listed). */
+  chunksPerRank: Array<{ rank: number; count: number }>;
+  /**
+   * Worker by worker in the input order, each worker's chunks in order; empty when off; null when
+   * there are more than {@link MAX_LISTED_CHUNKS} (described by chunkSize and the ranges instead of
+   * materialised: chunk i of a range [s, e) is [s + i * chunkSize, min(s + (i + 1) * chunkSize, e))).
+   */
+  chunks: Chunk[] | null;
 }
+
+/** Beyond this many chunks the list is described (counts and size), not built. */
+export const MAX_LISTED_CHUNKS = 100_000;
 
 /** Dataset size from which coordinator-level chunking turns on (the original's `>= 50_000`). */
 export const DEFAULT_CHUNK_THRESHOLD = 50_000;
@@ -67,13 +78,24 @@ export function chunk(distribution: readonly ChunkInputRange[], options: ChunkOp
       reason: `${total} examples is below the chunking threshold of ${threshold}`,
       threshold,
       chunkSize: null,
+      numChunks: 0,
+      chunksPerRank: distribution.map((d) => ({ rank: d.rank, count: 0 })),
       chunks: [],
     };
   }
-  const chunks: Chunk[] = [];
-  for (const d of distribution) {
-    for (let start = d.start, index = 0; start < d.end; start += size, index++) {
-      chunks.push({ rank: d.rank, index, start, end: Math.min(start + size, d.end) });
+  // Counted first (arithmetic), so the size of the list is known before any of it is built.
+  const chunksPerRank = distribution.map((d) => ({
+    rank: d.rank,
+    count: Math.ceil((d.end - d.start) / size),
+  }));
+  const numChunks = chunksPerRank.reduce((s, c) => s + c.count, 0);
+  let chunks: Chunk[] | null = null;
+  if (numChunks <= MAX_LISTED_CHUNKS) {
+    chunks = [];
+    for (const d of distribution) {
+      for (let start = d.start, index = 0; start < d.end; start += size, index++) {
+        chunks.push({ rank: d.rank, index, start, end: Math.min(start + size, d.end) });
+      }
     }
   }
   return {
@@ -81,6 +103,8 @@ export function chunk(distribution: readonly ChunkInputRange[], options: ChunkOp
     reason: `${total} examples reaches the chunking threshold of ${threshold}; chunk size ${size} ${source}`,
     threshold,
     chunkSize: size,
+    numChunks,
+    chunksPerRank,
     chunks,
   };
 }

@@ -10,7 +10,7 @@ import { loadConfigFile } from '../core/config.ts';
 import { CORE_ERRORS, describeValue, MarshalError } from '../core/errors.ts';
 import { sanitizeForLog } from '../core/log-hygiene.ts';
 import { resolveInside } from '../core/safe-path.ts';
-import { isSshDestination } from './transport.ts';
+import { DEFAULT_SSH_OPTIONS, isSshDestination, type SshOptions } from './transport.ts';
 
 export const LAUNCHERS = ['direct', 'torchrun', 'mpirun', 'mlx'] as const;
 export type Launcher = (typeof LAUNCHERS)[number];
@@ -26,6 +26,24 @@ const NodeSchema = z.strictObject({
   slots: z.number().int().min(1).max(1024).default(1),
   python: z.string().min(1).default('python3'),
   workdir: z.string().min(1),
+  /** The network interface this node's ranks bind gloo to (GLOO_SOCKET_IFNAME on that node). */
+  interface: z
+    .string()
+    .regex(
+      /^[A-Za-z0-9_.:-]{1,15}$/,
+      'interface must be a network interface name (1-15 letters, digits, _ . : -)',
+    )
+    .optional(),
+});
+
+const positive = (max: number) => z.number().int().min(1).max(max);
+
+/** How marshal runs ssh: one ssh_config for every ssh, rsync (MARSHAL_RSH) and mpirun call. */
+const SshSchema = z.strictObject({
+  config: z.string().min(1).optional(),
+  connect_timeout_s: positive(3600).default(DEFAULT_SSH_OPTIONS.connect_timeout_s),
+  server_alive_interval_s: positive(3600).default(DEFAULT_SSH_OPTIONS.server_alive_interval_s),
+  server_alive_count_max: positive(100).default(DEFAULT_SSH_OPTIONS.server_alive_count_max),
 });
 
 /** The cluster file as written (validated, defaults applied, paths not yet resolved). */
@@ -40,6 +58,7 @@ export const ClusterFileSchema = z
       .default({ addr: '127.0.0.1', port: 29500 }),
     nodes: z.array(NodeSchema).min(1, 'at least one node is required'),
     sync: z.strictObject({ script: z.string().min(1).optional() }).optional(),
+    ssh: SshSchema.optional(),
     allowed_roots: z
       .array(z.string().refine((p) => isAbsolute(p), 'allowed_roots entries must be absolute directories'))
       .default([]),
@@ -67,6 +86,10 @@ export interface ClusterNode {
   slots: number;
   python: string;
   workdir: string;
+  /** GLOO_SOCKET_IFNAME for this node's ranks, or null to let gloo choose. */
+  interface?: string | null;
+  /** How to reach the node over ssh (the cluster's `ssh:` section; defaults when absent). */
+  ssh?: SshOptions;
 }
 
 /** A loaded cluster with every path resolved and confined. */
@@ -81,6 +104,8 @@ export interface Cluster {
   /** Absolute path of the pre-sync script, or null when none is configured. */
   syncScript: string | null;
   allowedRoots: string[];
+  /** The `ssh:` section, with `config` resolved (a coordinator-side path, confined like `sync.script`). */
+  ssh?: SshOptions;
 }
 
 /**
@@ -119,6 +144,13 @@ export async function loadCluster(
   const raw = await loadConfigFile(file, ClusterFileSchema, { env: options.env });
   const dir = dirname(file);
   const allowedRoots = raw.allowed_roots.map((r) => resolve(r));
+  const ssh: SshOptions = {
+    ...DEFAULT_SSH_OPTIONS,
+    ...raw.ssh,
+    config: raw.ssh?.config
+      ? await resolveClusterPath(dir, allowedRoots, raw.ssh.config, 'ssh.config')
+      : null,
+  };
   const nodes: ClusterNode[] = [];
   for (const [i, n] of raw.nodes.entries()) {
     const transport = n.host === 'local' ? 'local' : 'ssh';
@@ -135,12 +167,21 @@ export async function loadCluster(
         { details: { file, path: `nodes[${i}].workdir`, value: n.workdir } },
       );
     }
-    nodes.push({ name: n.name, host: n.host, transport, slots: n.slots, python: n.python, workdir });
+    nodes.push({
+      name: n.name,
+      host: n.host,
+      transport,
+      slots: n.slots,
+      python: n.python,
+      workdir,
+      interface: n.interface ?? null,
+      ssh,
+    });
   }
   const syncScript = raw.sync?.script
     ? await resolveClusterPath(dir, allowedRoots, raw.sync.script, 'sync.script')
     : null;
-  return { file, dir, launcher: raw.launcher, master: raw.master, nodes, syncScript, allowedRoots };
+  return { file, dir, launcher: raw.launcher, master: raw.master, nodes, syncScript, allowedRoots, ssh };
 }
 
 /** The host key used to serialise work on one machine (`local` nodes all share the coordinator). */

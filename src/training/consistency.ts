@@ -10,7 +10,8 @@
  * - one node: nothing to compare, skipped.
  * A node whose hash could not be read (missing script, unreachable) counts as divergent.
  * With a `reference` hash (what a plan recorded), nodes are judged against it instead of the
- * majority, so `train check` names the node whose copy changed since planning.
+ * majority, so `train check` names the node whose copy changed since planning; the plan itself is
+ * not changed by a check, so the message says that it still gives those nodes work (re-plan).
  */
 
 export const DEFAULT_CONSISTENCY_THRESHOLD = 0.95;
@@ -95,6 +96,10 @@ export function assessConsistency(
     };
   }
   const pct = (x: number) => `${(x * 100).toFixed(1)}%`;
+  // Under `train check` nothing is excluded or redistributed: the plan stands until re-planned.
+  const changedSincePlan = (nodes: readonly string[]) =>
+    `${nodes.join(', ')}: script changed since the plan, which still gives them work ` +
+    '(launch refuses changed code); re-plan to exclude them and redistribute their shards';
   if (majorityHash !== null && agreement >= threshold) {
     const off = hashes.filter((h) => h.hash !== majorityHash).map((h) => h.node);
     return {
@@ -102,7 +107,9 @@ export function assessConsistency(
       message:
         off.length === 0
           ? `all ${n} nodes agree on the script (agreement ${pct(agreement)} >= ${pct(threshold)})`
-          : `agreement ${pct(agreement)} >= ${pct(threshold)}; excluding divergent node(s) ${off.join(', ')}`,
+          : reference !== undefined
+            ? `agreement ${pct(agreement)} >= ${pct(threshold)}; ${changedSincePlan(off)}`
+            : `agreement ${pct(agreement)} >= ${pct(threshold)}; excluding divergent node(s) ${off.join(', ')}`,
       majorityHash,
       agreement,
       threshold,
@@ -115,8 +122,10 @@ export function assessConsistency(
     return {
       status: 'warn',
       message:
-        `agreement ${pct(agreement)} < ${pct(threshold)}: excluding divergent node(s) ` +
-        `${divergent.map((d) => d.node).join(', ')}; their work is redistributed`,
+        reference !== undefined
+          ? `agreement ${pct(agreement)} < ${pct(threshold)}: ${changedSincePlan(divergent.map((d) => d.node))}`
+          : `agreement ${pct(agreement)} < ${pct(threshold)}: excluding divergent node(s) ` +
+            `${divergent.map((d) => d.node).join(', ')}; their work is redistributed`,
       majorityHash,
       agreement,
       threshold,

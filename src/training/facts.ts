@@ -15,6 +15,7 @@ import {
 } from './calibrate.ts';
 import { type CheckpointFact, checkpointFact } from './checkpoint-fact.ts';
 import type { Cluster } from './cluster.ts';
+import { CODE_HELPER, codeFiles, type NodeManifest, probeCodeManifest } from './code-manifest.ts';
 import type { DatasetFact } from './dataset.ts';
 import { TRAINING_ERRORS } from './errors.ts';
 import { type NodeProbe, probeNode, scriptPathOn } from './node-probe.ts';
@@ -36,6 +37,8 @@ export interface Facts {
   sync: SyncFact;
   calibration: CalibrationFact;
   probes: NodeProbe[];
+  /** The code a launch runs (script, helper, extras) and its hashes on every node. */
+  code: { files: string[]; helper: string; nodes: NodeManifest[] };
   coordinator: { hostname: string; uid: number | null };
   gatheredAt: string;
 }
@@ -48,6 +51,8 @@ export type CalibrationSource =
 
 export interface GatherOptions {
   script: string;
+  /** Extra code files (relative to each workdir) the launch must find unchanged. */
+  code?: readonly string[];
   dataset: DatasetFact;
   checkpointDir?: string;
   calibration: CalibrationSource;
@@ -116,6 +121,16 @@ export async function gatherFacts(cluster: Cluster, options: GatherOptions): Pro
       }),
     ),
   );
+  const files = codeFiles(options.script, options.code);
+  const manifests = await Promise.all(
+    cluster.nodes.map((n) =>
+      probeCodeManifest(n, files, {
+        env: options.env,
+        signal: options.signal,
+        ...(options.probeTimeoutMs !== undefined ? { timeoutMs: options.probeTimeoutMs } : {}),
+      }),
+    ),
+  );
   const ok = probes.filter((p) => p.status === 'ok');
   if (ok.length > 0 && ok.every((p) => p.scriptSha256 === null)) {
     throw new MarshalError(
@@ -133,6 +148,7 @@ export async function gatherFacts(cluster: Cluster, options: GatherOptions): Pro
     sync,
     calibration,
     probes,
+    code: { files, helper: CODE_HELPER, nodes: manifests },
     coordinator: {
       hostname: hostname(),
       uid: typeof process.getuid === 'function' ? process.getuid() : null,

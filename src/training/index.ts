@@ -26,7 +26,7 @@ export {
   type NodeCalibration,
   parseBenchmarkOutput,
 } from './calibrate.ts';
-export { type ChunkPlan, chunk } from './chunk.ts';
+export { type ChunkPlan, chunk, MAX_LISTED_CHUNKS } from './chunk.ts';
 export {
   type Cluster,
   type ClusterFile,
@@ -37,6 +37,14 @@ export {
   loadCluster,
   resolveClusterPath,
 } from './cluster.ts';
+export {
+  CODE_HELPER,
+  type CodeChange,
+  codeFiles,
+  compareManifests,
+  type NodeManifest,
+  probeCodeManifest,
+} from './code-manifest.ts';
 export {
   assessConsistency,
   type ConsistencyResult,
@@ -60,14 +68,24 @@ export {
   type ProcSlot,
   step as stepLaunch,
 } from './launch/lifecycle.ts';
-export { buildRunReport, type RankObservation, type RunReport, rankFlags } from './launch/run-report.ts';
+export {
+  buildRunReport,
+  degradedReasons,
+  type RankObservation,
+  type RunReport,
+  type RunStatus,
+  rankFlags,
+  windowOutliers,
+} from './launch/run-report.ts';
 export { prepareProcesses, type RunOptions, runPlan } from './launch/runner.ts';
-export { type Metric, parseMetricLine } from './launch/telemetry.ts';
+export { type Metric, type MetricLineResult, parseMetricLine, readMetricLine } from './launch/telemetry.ts';
 export { type Layout, type LayoutOptions, layoutRanks, type RankLayout } from './layout.ts';
 export type { NodeProbe } from './node-probe.ts';
 export { type BuildPlanOptions, buildPlan } from './plan.ts';
+export { loadPlanKey, type PlanKey, planKeyPath } from './plan-key.ts';
 export {
   PLAN_SCHEMA_VERSION,
+  PLAN_SEAL_ALGORITHM,
   type Plan,
   type PlanBody,
   PlanSchema,

@@ -1,17 +1,23 @@
 /**
- * The training plan document (schemaVersion 1): zod schema, JSON Schema, integrity seal.
+ * The training plan document (schemaVersion 2): zod schema, JSON Schema, integrity seal.
  *
- * The plan is sealed with the SHA-256 of its canonical JSON (sorted keys, no whitespace) taken
- * without the `integrity` member; `launch` refuses a plan whose content no longer matches.
+ * The plan is sealed with an HMAC-SHA256, keyed with the user's plan key (plan-key.ts), of its
+ * canonical JSON (sorted keys, no whitespace) taken without the `integrity` member; `launch` and
+ * `check` refuse a plan whose content no longer matches, or that was sealed with another key.
  * Golden files per schemaVersion live in test/fixtures/training/plan-v<N>.json.
  */
+import { createHmac, timingSafeEqual } from 'node:crypto';
 import { z } from 'zod';
-import { sha256CanonicalJson } from '../core/hash.ts';
+import { canonicalJson, sha256, sha256CanonicalJson } from '../core/hash.ts';
+import { AGGREGATION_RULES } from './aggregate/types.ts';
 import { CalibrationReportSchema } from './calibrate.ts';
 import { LAUNCHERS } from './cluster.ts';
 import { CHECK_NAMES } from './preflight.ts';
 
-export const PLAN_SCHEMA_VERSION = 1;
+export const PLAN_SCHEMA_VERSION = 2;
+
+/** The seal's algorithm name, as written in `integrity.algorithm`. */
+export const PLAN_SEAL_ALGORITHM = 'hmac-sha256-canonical-json';
 
 const Disabled = { enabled: z.boolean(), reason: z.string().optional() };
 const Env = z.record(z.string(), z.string());
@@ -70,8 +76,19 @@ export const PlanBodySchema = z.strictObject({
         slots: z.number().int().min(1),
         python: z.string(),
         workdir: z.string(),
+        /** GLOO_SOCKET_IFNAME of the node's ranks (the cluster file's `interface`). */
+        interface: z.string().optional(),
       }),
     ),
+    /** How launch reaches the ssh nodes (the cluster file's `ssh:` section); absent when all are local. */
+    ssh: z
+      .strictObject({
+        config: z.string().nullable(),
+        connect_timeout_s: z.number().int().min(1),
+        server_alive_interval_s: z.number().int().min(1),
+        server_alive_count_max: z.number().int().min(1),
+      })
+      .optional(),
   }),
   script: z.string(),
   dataset: z.strictObject({
@@ -139,7 +156,29 @@ export const PlanBodySchema = z.strictObject({
     ...Disabled,
     source: z.enum(['measured', 'file', 'plan', 'skipped']),
     measured_performance: z.record(z.string(), z.number()),
-    workload_distribution: z.record(z.string(), z.number()),
+    /** One entry per rank; `examples` sum exactly to the dataset size (largest remainder). */
+    workload_distribution: z.array(
+      z.strictObject({
+        rank: z.number().int().min(0),
+        node: z.string(),
+        throughput: z.number().min(0),
+        share: z.number().min(0).max(1),
+        examples: z.number().int().min(0),
+      }),
+    ),
+    /** Share of the dataset per node (the sum of its ranks' shares). */
+    node_shares: z.record(z.string(), z.number()),
+    /** Spread of each measured node's repeats: (max - min) / median; warned above 20%. */
+    noise: z.record(
+      z.string(),
+      z.strictObject({
+        repeats: z.number().int().min(1),
+        min: z.number(),
+        max: z.number(),
+        median: z.number(),
+        spread: z.number(),
+      }),
+    ),
     heterogeneity: z
       .strictObject({
         min: z.number(),
@@ -178,6 +217,29 @@ export const PlanBodySchema = z.strictObject({
     memory_management: z.strictObject({ gc_collect: z.boolean() }),
     progress_reporting: z.string().nullable(),
   }),
+  /** The code a launch runs: files relative to each workdir, and their hashes per node at planning. */
+  code: z.strictObject({
+    files: z.array(z.string()).min(1),
+    helper: z.string(),
+    nodes: z.record(
+      z.string(),
+      z.strictObject({
+        /** SHA-256 of the canonical JSON of `files` (null when a file could not be read). */
+        manifest_sha256: z.string().nullable(),
+        files: z.record(z.string(), z.string().nullable()),
+        error: z.string().optional(),
+      }),
+    ),
+  }),
+  /** The gradient rule and f every rank's robust_all_reduce uses (absent: mean, f = 0). */
+  gradient_aggregation: z
+    .strictObject({
+      rule: z.enum(AGGREGATION_RULES),
+      byzantine_f: z.number().int().min(0),
+      /** The rule's precondition in words (checked by the gradient_layer pre-flight check). */
+      requires: z.string(),
+    })
+    .optional(),
   pre_flight_checklist: z.strictObject({
     checks: z.array(PreflightCheckSchema).length(CHECK_NAMES.length),
     overall_status: z.enum(['pass', 'warn', 'fail']),
@@ -188,22 +250,44 @@ export type PlanBody = z.output<typeof PlanBodySchema>;
 
 export const PlanSchema = PlanBodySchema.extend({
   integrity: z.strictObject({
-    algorithm: z.literal('sha256-canonical-json'),
+    algorithm: z.literal(PLAN_SEAL_ALGORITHM),
+    /** SHA-256 of the canonical body: names the plan (audit, run report); it proves nothing. */
     sha256: z.string().regex(/^[0-9a-f]{64}$/),
+    /** HMAC-SHA256 of the canonical body with the planner's key: the seal. */
+    hmac: z.string().regex(/^[0-9a-f]{64}$/),
+    /** First 16 hex digits of the key's SHA-256: which key sealed it (not the key). */
+    key_id: z.string().regex(/^[0-9a-f]{16}$/),
   }),
 });
 export type Plan = z.output<typeof PlanSchema>;
 
-/** Seals a plan body: adds `integrity.sha256` over its canonical JSON. */
-export function sealPlan(body: PlanBody): Plan {
-  return { ...body, integrity: { algorithm: 'sha256-canonical-json', sha256: sha256CanonicalJson(body) } };
+/** The HMAC-SHA256 of a plan body's canonical JSON under `key`. */
+export function planHmac(body: unknown, key: Uint8Array): string {
+  return createHmac('sha256', key).update(canonicalJson(body)).digest('hex');
 }
 
-/** Recomputes the seal; true when the plan is unchanged since it was sealed. */
-export function verifyPlanSeal(plan: Plan): { ok: boolean; expected: string; actual: string } {
+/** Seals a plan body with the user's plan key. Pure. */
+export function sealPlan(body: PlanBody, key: Uint8Array): Plan {
+  return {
+    ...body,
+    integrity: {
+      algorithm: PLAN_SEAL_ALGORITHM,
+      sha256: sha256CanonicalJson(body),
+      hmac: planHmac(body, key),
+      key_id: sha256(key).slice(0, 16),
+    },
+  };
+}
+
+/** Recomputes the seal with `key`; ok when the plan is unchanged and was sealed with that key. */
+export function verifyPlanSeal(
+  plan: { integrity: { hmac: string } } & Record<string, unknown>,
+  key: Uint8Array,
+): { ok: boolean } {
   const { integrity, ...body } = plan;
-  const actual = sha256CanonicalJson(body);
-  return { ok: actual === integrity.sha256, expected: integrity.sha256, actual };
+  const expected = Buffer.from(planHmac(body, key), 'hex');
+  const recorded = Buffer.from(String(integrity.hmac), 'hex');
+  return { ok: recorded.length === expected.length && timingSafeEqual(recorded, expected) };
 }
 
 /** The plan's JSON Schema (draft 2020-12), for `marshal train schema`. */

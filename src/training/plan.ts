@@ -3,15 +3,21 @@
  * phase that could not run says `enabled: false` and why.
  */
 
+import { aggregationRequirement, DEFAULT_AGGREGATION } from './aggregation-plan.ts';
+import { calibrationNoise, type NodeNoise, noiseWarnings } from './calibration-quality.ts';
+import { manifestSha256 } from './code-manifest.ts';
 import type { Facts } from './facts.ts';
 import { launchCommands } from './launch/commands.ts';
 import { type LayoutOptions, layoutRanks } from './layout.ts';
 import { PLAN_SCHEMA_VERSION, type Plan, type PlanBody, sealPlan } from './plan-schema.ts';
 import { type PreflightOptions, preflight } from './preflight.ts';
+import { DEFAULT_SSH_OPTIONS } from './transport.ts';
 
 export interface BuildPlanOptions extends LayoutOptions, PreflightOptions {
   /** Directory of the plan file: coordinator-side launchers (mpirun, mlx) run there. */
   planDir: string;
+  /** The user's plan key (plan-key.ts `loadPlanKey`): the plan is sealed with its HMAC. */
+  sealKey: Uint8Array;
 }
 
 const byKey = <T>(entries: Array<[string, T]>): Record<string, T> => Object.fromEntries(entries);
@@ -19,7 +25,8 @@ const byKey = <T>(entries: Array<[string, T]>): Record<string, T> => Object.from
 /** Builds and seals the plan. Pure: time comes from `facts.gatheredAt`. */
 export function buildPlan(facts: Facts, options: BuildPlanOptions): Plan {
   const layout = layoutRanks(facts, options);
-  const checklist = preflight(facts, { ...options, layout });
+  const aggregation = options.aggregation ?? DEFAULT_AGGREGATION;
+  const checklist = preflight(facts, { ...options, layout, aggregation });
   const { cluster } = facts;
   const ranks = layout.ranks;
   const chunkSize = layout.chunking.enabled ? layout.chunking.chunkSize : null;
@@ -32,6 +39,11 @@ export function buildPlan(facts: Facts, options: BuildPlanOptions): Plan {
     chunkSize,
     coordinatorUid: facts.coordinator.uid,
     coordinatorDir: options.planDir,
+    aggregation,
+    interfaces: Object.fromEntries(
+      cluster.nodes.flatMap((n) => (n.interface ? [[n.name, n.interface]] : [])),
+    ),
+    ...(cluster.ssh ? { ssh: cluster.ssh } : {}),
   });
   const report = facts.calibration.report;
   const mlx = cluster.launcher === 'mlx';
@@ -54,7 +66,11 @@ export function buildPlan(facts: Facts, options: BuildPlanOptions): Plan {
         slots: n.slots,
         python: n.python,
         workdir: n.workdir,
+        ...(n.interface ? { interface: n.interface } : {}),
       })),
+      ...(cluster.nodes.some((n) => n.transport === 'ssh')
+        ? { ssh: cluster.ssh ?? DEFAULT_SSH_OPTIONS }
+        : {}),
     },
     script: facts.script,
     dataset: facts.dataset,
@@ -159,14 +175,26 @@ export function buildPlan(facts: Facts, options: BuildPlanOptions): Plan {
             ),
           )
         : {},
-      workload_distribution: byKey(
+      workload_distribution: ranks.map((r) => ({
+        rank: r.rank,
+        node: r.node,
+        throughput: r.throughput,
+        share: r.share,
+        examples: r.examples,
+      })),
+      node_shares: byKey(
         [...new Set(ranks.map((r) => r.node))].map((node) => [
           node,
           ranks.filter((r) => r.node === node).reduce((s, r) => s + r.share, 0),
         ]),
       ),
+      noise: report
+        ? byKey(
+            calibrationNoise(report).map(({ node, ...n }) => [node, n] as [string, Omit<NodeNoise, 'node'>]),
+          )
+        : {},
       heterogeneity: layout.heterogeneity,
-      warnings: layout.shardWarnings,
+      warnings: [...layout.shardWarnings, ...(report ? noiseWarnings(calibrationNoise(report)) : [])],
       report,
     },
     worker_consistency: {
@@ -191,16 +219,38 @@ export function buildPlan(facts: Facts, options: BuildPlanOptions): Plan {
       reason: layout.chunking.reason,
       threshold: layout.chunking.threshold,
       chunk_size: layout.chunking.chunkSize,
-      num_chunks: layout.chunking.chunks.length,
+      num_chunks: layout.chunking.numChunks,
       chunks_per_rank: byKey(
-        ranks.map((r) => [String(r.rank), layout.chunking.chunks.filter((k) => k.rank === r.rank).length]),
+        ranks.map((r) => [
+          String(r.rank),
+          layout.chunking.chunksPerRank.find((k) => k.rank === r.rank)?.count ?? 0,
+        ]),
       ),
       memory_management: { gc_collect: layout.chunking.enabled },
       progress_reporting: layout.chunking.enabled
         ? 'rank R: Processing chunk i/N (p% complete) on stderr'
         : null,
     },
+    code: {
+      files: facts.code.files,
+      helper: facts.code.helper,
+      nodes: byKey(
+        facts.code.nodes.map((m) => [
+          m.node,
+          {
+            manifest_sha256: manifestSha256(m.files),
+            files: m.files ?? byKey(facts.code.files.map((f) => [f, null])),
+            ...(m.error ? { error: m.error } : {}),
+          },
+        ]),
+      ),
+    },
+    gradient_aggregation: {
+      rule: aggregation.rule,
+      byzantine_f: aggregation.f,
+      requires: aggregationRequirement(aggregation.rule),
+    },
     pre_flight_checklist: checklist,
   };
-  return sealPlan(body);
+  return sealPlan(body, options.sealKey);
 }

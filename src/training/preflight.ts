@@ -3,9 +3,19 @@
  * `pass | warn | fail | skipped` with a message and a fix command. A check whose inputs are
  * missing is `skipped`, never a vacuous pass. Overall: any fail -> fail, else any warn -> warn.
  */
+
 import { assertNever } from '../core/errors.ts';
+import { quoteShellCommand } from '../core/shell-quote.ts';
+import { type AggregationChoice, aggregationPrecondition } from './aggregation-plan.ts';
+import {
+  calibrationAgeDays,
+  calibrationNoise,
+  MAX_CALIBRATION_AGE_DAYS,
+  noiseWarnings,
+} from './calibration-quality.ts';
 import type { Facts } from './facts.ts';
 import { type Layout, type LayoutOptions, layoutRanks } from './layout.ts';
+import { sshCommand } from './transport.ts';
 
 export const CHECK_NAMES = [
   'hardware_layer',
@@ -42,6 +52,8 @@ export interface PreflightOptions extends LayoutOptions {
   maxThroughputCv?: number;
   /** A layout already computed from the same facts. */
   layout?: Layout;
+  /** The gradient rule and f the ranks use: gradient_layer fails when the world size cannot run it. */
+  aggregation?: AggregationChoice;
 }
 
 const GiB = 2 ** 30;
@@ -65,9 +77,28 @@ function hardware(facts: Facts): PreflightCheck {
       'skipped',
       facts.calibration.reason ?? 'no calibration: equal throughput assumed',
     );
-  const usable = report.nodes.filter((n) => n.status === 'ok' && n.throughput > 0);
-  const bad = report.nodes.filter((n) => !(n.status === 'ok' && n.throughput > 0));
   const fix = `marshal train calibrate --cluster ${facts.cluster.file}`;
+  const names = new Set(facts.cluster.nodes.map((n) => n.name));
+  // A calibration of another cluster lays out nothing: every node would be "not in the calibration".
+  const covered = report.nodes.filter((n) => names.has(n.node));
+  if (covered.length === 0)
+    return check(
+      'hardware_layer',
+      'fail',
+      `the calibration names none of this cluster's nodes (it measured ${report.nodes.map((n) => n.node).join(', ') || 'no node'}; the cluster has ${[...names].join(', ')})`,
+      fix,
+    );
+  const usable = covered.filter((n) => n.status === 'ok' && n.throughput > 0);
+  const bad = covered.filter((n) => !(n.status === 'ok' && n.throughput > 0));
+  const age = calibrationAgeDays(report, facts.gatheredAt);
+  const caveats = [
+    ...noiseWarnings(calibrationNoise({ ...report, nodes: covered })),
+    ...(age !== null && age > MAX_CALIBRATION_AGE_DAYS
+      ? [
+          `the calibration is ${Math.floor(age)} days old (measured ${report.measured_at}; more than ${MAX_CALIBRATION_AGE_DAYS})`,
+        ]
+      : []),
+  ];
   const listed = (ns: typeof report.nodes) =>
     ns
       .map((n) =>
@@ -76,8 +107,13 @@ function hardware(facts: Facts): PreflightCheck {
       .join('; ');
   if (usable.length === 0)
     return check('hardware_layer', 'fail', `no node has a usable calibration (${listed(bad)})`, fix);
-  if (bad.length > 0)
-    return check('hardware_layer', 'warn', `excluded from the distribution: ${listed(bad)}`, fix);
+  if (bad.length > 0 || caveats.length > 0)
+    return check(
+      'hardware_layer',
+      'warn',
+      [...(bad.length > 0 ? [`excluded from the distribution: ${listed(bad)}`] : []), ...caveats].join('; '),
+      fix,
+    );
   return check('hardware_layer', 'pass', `${usable.length} node(s) calibrated: ${listed(usable)}`);
 }
 
@@ -90,7 +126,7 @@ function worker(facts: Facts, layout: Layout): PreflightCheck {
     const fix = hosts
       .map((n) =>
         n.transport === 'ssh'
-          ? `ssh -o BatchMode=yes ${n.host} true`
+          ? quoteShellCommand([...sshCommand(n.ssh), n.host, 'true'])
           : `ls -d ${n.workdir} && ${n.python} -V`,
       )
       .join(' && ');
@@ -135,9 +171,18 @@ function checkpoint(facts: Facts, minFree: number): PreflightCheck {
   return check('checkpoint_layer', 'pass', `${where} is writable, ${free}`);
 }
 
-function gradient(layout: Layout): PreflightCheck {
+function gradient(layout: Layout, aggregation: AggregationChoice | undefined): PreflightCheck {
   const w = layout.ranks.length;
   if (w === 0) return check('gradient_layer', 'skipped', 'no ranks to synchronise');
+  const refused = aggregation ? aggregationPrecondition(aggregation, w) : null;
+  if (refused !== null) {
+    return check(
+      'gradient_layer',
+      'fail',
+      `gradient aggregation over ${w} rank(s) with f = ${aggregation!.f}: ${refused}`,
+      'choose another --aggregation, a smaller --byzantine-f, or more ranks',
+    );
+  }
   if (w === 1) return check('gradient_layer', 'skipped', 'single rank: no gradient synchronisation');
   const short = layout.ranks.filter((r) => r.batch_size * layout.steps < r.examples);
   if (short.length > 0) {
@@ -159,7 +204,7 @@ function gradient(layout: Layout): PreflightCheck {
   return check(
     'gradient_layer',
     'pass',
-    `all-reduce over ${w} ranks, ${layout.steps} steps each, batch sizes ${sizes}`,
+    `all-reduce over ${w} ranks, ${layout.steps} steps each, batch sizes ${sizes}${aggregation && aggregation.rule !== 'mean' ? `, ${aggregation.rule} with f = ${aggregation.f}` : ''}`,
   );
 }
 
@@ -261,7 +306,7 @@ export function preflight(facts: Facts, options: PreflightOptions = {}): Preflig
     hardware(facts),
     worker(facts, layout),
     checkpoint(facts, options.minFreeBytes ?? GiB),
-    gradient(layout),
+    gradient(layout, options.aggregation),
     performance(facts, layout, options),
     health(facts),
     sync(facts),

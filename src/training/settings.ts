@@ -234,6 +234,22 @@ export const TRAINING_SETTINGS = {
     flag: 'strict',
     help: 'refuse non-finite values instead of counting their vector as Byzantine',
   },
+  aggregation: {
+    kind: 'string',
+    flag: 'aggregation',
+    valueName: 'rule',
+    help: "gradient rule of the ranks' robust_all_reduce: mean, median, trimmed-mean, krum, multi-krum, geometric-median, centered-clipping",
+    default: 'mean',
+  },
+  byzantineF: {
+    kind: 'number',
+    flag: 'byzantine-f',
+    valueName: 'f',
+    help: 'Byzantine ranks the gradient rule tolerates (pre-flight checks the rule against the world size)',
+    default: 0,
+    min: 0,
+    integer: true,
+  },
 } as const satisfies Record<string, Setting>;
 
 export type TrainingSettingName = keyof typeof TRAINING_SETTINGS;

@@ -27,6 +27,7 @@ describe('marshal config schema', () => {
     assert.deepEqual(Object.keys(schema.properties).sort(), [
       'agent',
       'heavy',
+      'mcp',
       'output',
       'prompts',
       'provider',

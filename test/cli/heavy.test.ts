@@ -185,7 +185,7 @@ describe('marshal heavy (main() against the fake OpenAI-compatible server)', () 
       assert.equal(server.chatRequests()[0]!.headers.authorization, `Bearer ${key}`);
       const lines = (await readFile(trace, 'utf8')).trim().split('\n');
       const types = lines.map((l) => (JSON.parse(l) as { type: string }).type);
-      assert.equal(types[0], 'run_start');
+      assert.deepEqual(types.slice(0, 2), ['trace_start', 'run_start']);
       assert.ok(types.includes('llm_request') && types.includes('agent_done') && types.at(-1) === 'run_done');
       const all = lines.join('\n');
       assert.ok(!all.includes(key), 'the API key never reaches the trace');

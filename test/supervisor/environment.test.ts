@@ -55,6 +55,8 @@ describe('loadEnvironment', () => {
     assert.deepEqual(spec.start, [
       join(dir, '.venv/bin/python'),
       join(dir, 'ComfyUI/main.py'),
+      // No torch in this venv: ComfyGit's backend detection falls back to --cpu.
+      '--cpu',
       '--listen',
       '0.0.0.0',
       '--port',

@@ -152,6 +152,7 @@ describe('protocol files', () => {
       failed: 100,
       critical_failure: 100,
       aborted: 100,
+      recovering: 50,
     });
   });
 });

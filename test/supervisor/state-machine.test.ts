@@ -85,6 +85,8 @@ const E = {
   spawned: { type: 'child_spawned', gen: G, pid: 4242 },
   boot: { type: 'boot' },
   bootPending: { type: 'boot', pending: sw },
+  livenessFailed: { type: 'liveness_failed', gen: G, message: 'timed out' },
+  exit1ExtraArgs: { type: 'child_exited', gen: G, code: 1, signal: null, usedExtraArgs: true },
 } satisfies Record<string, SupervisorEvent>;
 
 /** Effect types in order; a status effect is shown as `status:<state>`. */
@@ -131,6 +133,10 @@ const rows: Row[] = [
   ['running', 'exit42', 'syncing', ['run_sync']],
   ['running', 'exit43', 'awaiting_request', ['take_switch_request']],
   ['running', 'exit1', 'backoff', ['schedule_backoff']],
+  // ComfyGit's first recovery step: a crash with extra_args is retried at once without them.
+  ['running', 'exit1ExtraArgs', 'validating', ['status:recovering', 'start_child', 'wait_ready']],
+  ['running', 'livenessFailed', 'stopping_child', ['stop_child']],
+  ['validating', 'livenessFailed', 'same', []],
   ['running', 'killed', 'backoff', ['schedule_backoff']],
   ['running', 'staleExit', 'same', []],
   ['running', 'restart', 'stopping_child', ['stop_child']],
@@ -160,7 +166,7 @@ const rows: Row[] = [
   ['awaiting', 'restart', 'same', []],
   ['awaitingInSwitch', 'switchC', 'switch_syncing', ['status:preparing', 'status:syncing', 'run_sync']],
   ['awaitingInSwitch', 'unavailable', 'switch_syncing', ['status:syncing', 'run_sync']],
-  ['awaitingInSwitch', 'stop', 'stopped', ['release_lock', 'status:aborted', 'finish']],
+  ['awaitingInSwitch', 'stop', 'stopped', ['release_lock', 'status:critical_failure', 'finish']],
   ['awaitingInRollback', 'unavailable', 'rollback_validating', ['start_child', 'wait_ready']],
   ['awaitingInRollback', 'switchC', 'switch_syncing', ['status:preparing', 'status:syncing', 'run_sync']],
   // switch: releasing the source
@@ -170,12 +176,12 @@ const rows: Row[] = [
   ['releasing', 'grace', 'same', ['stop_child']],
   ['releasing', 'restart', 'same', []],
   ['releasing', 'switchC', 'same', []],
-  ['releasing', 'stop', 'stopping', ['release_lock', 'status:aborted', 'stop_child']],
+  ['releasing', 'stop', 'stopping', ['release_lock', 'status:critical_failure', 'stop_child']],
   // switch: syncing the target
   ['swSyncing', 'syncDone', 'switch_validating', ['status:starting', 'start_child', 'wait_ready']],
   ['swSyncing', 'syncFailed', 'rollback_validating', ['status:rolling_back', 'start_child', 'wait_ready']],
   ['swSyncing', 'staleSync', 'same', []],
-  ['swSyncing', 'stop', 'stopped', ['cancel_sync', 'release_lock', 'status:aborted', 'finish']],
+  ['swSyncing', 'stop', 'stopped', ['cancel_sync', 'release_lock', 'status:critical_failure', 'finish']],
   ['swSyncing', 'abortSwitch', 'stopped', ['cancel_sync', 'release_lock', 'status:aborted', 'finish']],
   // switch: validating the target (exit codes during readiness)
   ['swValidating', 'spawned', 'same', ['status:validating']],
@@ -189,10 +195,10 @@ const rows: Row[] = [
   ['swValidating', 'notReadyExited', 'same', []],
   ['swValidating', 'restart', 'same', []],
   ['swValidating', 'switchC', 'same', []],
-  ['swValidating', 'stop', 'stopping', ['release_lock', 'status:aborted', 'stop_child']],
+  ['swValidating', 'stop', 'stopping', ['release_lock', 'status:critical_failure', 'stop_child']],
   ['swValidatingNoSource', 'exit1', 'backoff', ['release_lock', 'status:failed', 'schedule_backoff']],
   ['swStopping', 'killed', 'rollback_validating', ['status:rolling_back', 'start_child', 'wait_ready']],
-  ['swStopping', 'stop', 'stopping', ['release_lock', 'status:aborted', 'stop_child']],
+  ['swStopping', 'stop', 'stopping', ['release_lock', 'status:critical_failure', 'stop_child']],
   // rollback
   ['rbValidating', 'ready', 'running', ['release_lock', 'status:rolled_back', 'schedule_stable']],
   ['rbValidating', 'exit1', 'backoff', ['release_lock', 'status:critical_failure', 'schedule_backoff']],
@@ -201,7 +207,7 @@ const rows: Row[] = [
   ['rbValidating', 'exit42', 'rollback_validating', ['start_child', 'wait_ready']],
   ['rbValidating', 'exit43', 'awaiting_request', ['take_switch_request']],
   ['rbValidating', 'timeout', 'rollback_stopping', ['stop_child']],
-  ['rbValidating', 'stop', 'stopping', ['release_lock', 'status:aborted', 'stop_child']],
+  ['rbValidating', 'stop', 'stopping', ['release_lock', 'status:critical_failure', 'stop_child']],
   ['rbStopping', 'killed', 'backoff', ['release_lock', 'status:critical_failure', 'schedule_backoff']],
   // shutting down
   ['stopping', 'killed', 'stopped', ['finish']],

@@ -23,7 +23,10 @@ describe('supervisor process', () => {
     cleanups.push(() => ws.cleanup());
     const port = await freePort();
     let last: SupervisorStatus | null = null;
+    // Without its watchdog (which would stop the grandchild at once; see watchdog.test.ts): this
+    // test is about the next supervisor's start-up reaping, the last line of defence.
     const sup = spawnProcess([process.execPath, '--import', 'tsx', RUNNER, ws.root, 'a', String(port)], {
+      env: { ...process.env, MARSHAL_WATCHDOG: '0' },
       onStdoutLine: (line) => {
         last = JSON.parse(line) as SupervisorStatus;
       },

@@ -58,7 +58,8 @@ describe('supervisor', () => {
       MARSHAL_SUPERVISED: '1',
       MARSHAL_WORKSPACE: ws.root,
     });
-    assert.deepEqual(info?.argv, ['--port', String(port)]);
+    // The fixture venv has no torch: ComfyGit's backend detection then adds --cpu.
+    assert.deepEqual(info?.argv, ['--cpu', '--port', String(port)]);
     assert.deepEqual(
       { ...s, childPid: 0 },
       {

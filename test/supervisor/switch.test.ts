@@ -327,7 +327,7 @@ describe('switch', { concurrency: true }, () => {
       assert.equal((await fixtureInfo(port))?.env, 'c');
     });
 
-    test('abort_switch ends the switch as aborted (lock released) and shuts down', async () => {
+    test('abort_switch ends the switch as aborted (lock released), removed before the exit', async () => {
       const { ws, h, paths, lockAtStatus } = await setup({ a: {}, b: { broken: 'no-listen' } });
       await running(h);
       await h.sup.switchTo('b');
@@ -335,23 +335,28 @@ describe('switch', { concurrency: true }, () => {
       const target = h.sup.status().childPid ?? 0;
       await writeCommand(workspaceAt(ws.root), { command: 'abort_switch' });
       assert.equal((await h.sup.done).exitCode, 0);
-      assert.equal(JSON.parse(await readFile(paths.switchStatus, 'utf8')).state, 'aborted');
+      assert.deepEqual(states(h).slice(-1), ['aborted']);
+      // ComfyGit shows `aborted` briefly, then deletes it; marshal removes it before it exits.
+      assert.equal(existsSync(paths.switchStatus), false);
       assert.equal(existsSync(paths.switchLock), false);
       assert.deepEqual(terminalWithLock(lockAtStatus), []);
       await waitFor('target gone', () => !pidExists(target));
     });
 
-    test('stop during a switch: aborted, lock released, nothing left running', async () => {
+    test('stop during a switch: critical_failure (final for the panel), lock released', async () => {
       const { h, paths } = await setup({ a: {}, b: { fixtureEnv: { FIXTURE_STARTUP_DELAY: '30' } } });
       await running(h);
       await h.sup.switchTo('b');
       await h.until('validating', (s) => s.switchStatus?.state === 'validating');
       await h.sup.stop();
-      assert.deepEqual(states(h).slice(-1), ['aborted']);
+      assert.deepEqual(states(h).slice(-1), ['critical_failure']);
+      const status = JSON.parse(await readFile(paths.switchStatus, 'utf8'));
+      assert.equal(status.state, 'critical_failure');
+      assert.match(status.recovery_command, /main\.py/);
       assert.equal(existsSync(paths.switchLock), false);
     });
 
-    test('a non-terminal status left by a dead supervisor is closed as failed at start', async () => {
+    test('a non-terminal status left by a dead supervisor is closed at start (rolled_back: back on the source)', async () => {
       const ws = await makeWorkspace({ envs: { a: {} } });
       cleanups.push(() => ws.cleanup());
       const paths = metadataPaths(ws.root);
@@ -371,7 +376,7 @@ describe('switch', { concurrency: true }, () => {
       cleanups.push(() => h.sup.stop());
       await running(h);
       const status = JSON.parse(await readFile(paths.switchStatus, 'utf8'));
-      assert.deepEqual([status.state, status.progress, status.target_env], ['failed', 100, 'b']);
+      assert.deepEqual([status.state, status.progress, status.target_env], ['rolled_back', 100, 'b']);
     });
   });
 });

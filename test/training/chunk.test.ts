@@ -2,7 +2,12 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { MarshalError } from '../../src/core/errors.ts';
-import { chunk, DEFAULT_CHUNK_SIZE, DEFAULT_CHUNK_THRESHOLD } from '../../src/training/chunk.ts';
+import {
+  chunk,
+  DEFAULT_CHUNK_SIZE,
+  DEFAULT_CHUNK_THRESHOLD,
+  MAX_LISTED_CHUNKS,
+} from '../../src/training/chunk.ts';
 import { shard } from '../../src/training/shard.ts';
 import { pinPropertySeed } from '../helpers/property-seed.ts';
 
@@ -35,12 +40,27 @@ describe('chunk', () => {
           return;
         }
         assert.equal(plan.chunkSize, chunkSize);
+        const counts = distribution.map((d) => ({
+          rank: d.rank,
+          count: Math.ceil((d.end - d.start) / chunkSize),
+        }));
+        assert.deepEqual(plan.chunksPerRank, counts);
+        assert.equal(
+          plan.numChunks,
+          counts.reduce((s, x) => s + x.count, 0),
+        );
+        if (plan.chunks === null) {
+          // Too many to list: described by the counts and the chunk size only.
+          assert.ok(plan.numChunks > MAX_LISTED_CHUNKS);
+          return;
+        }
+        const listed = plan.chunks;
         let c = 0;
         for (const d of distribution) {
           let next = d.start;
           let index = 0;
           while (next < d.end) {
-            const ch = plan.chunks[c++]!;
+            const ch = listed[c++]!;
             assert.deepEqual([ch.rank, ch.index, ch.start], [d.rank, index++, next]);
             assert.ok(ch.end > ch.start && ch.end - ch.start <= chunkSize);
             assert.ok(ch.end - ch.start === chunkSize || ch.end === d.end);
@@ -48,7 +68,7 @@ describe('chunk', () => {
           }
           assert.equal(next, d.end);
         }
-        assert.equal(c, plan.chunks.length);
+        assert.equal(c, listed.length);
       }),
     );
   });
@@ -63,7 +83,7 @@ describe('chunk', () => {
     assert.equal(chunk(one(1_000), { threshold: 1_000 }).enabled, true);
     const plan = chunk(one(100_000));
     assert.equal(plan.chunkSize, DEFAULT_CHUNK_SIZE);
-    assert.equal(plan.chunks.length, 10);
+    assert.equal(plan.chunks!.length, 10);
   });
 
   it('derives the chunk size from a memory budget before an explicit size', () => {
@@ -74,7 +94,7 @@ describe('chunk', () => {
     });
     assert.equal(plan.chunkSize, 15_625);
     assert.deepEqual(
-      plan.chunks.map((c) => [c.start, c.end]),
+      plan.chunks!.map((c) => [c.start, c.end]),
       [
         [0, 15_625],
         [15_625, 31_250],

@@ -91,3 +91,21 @@ describe('assessConsistency', () => {
     assert.equal(assessConsistency(hashes, 0.95).status, 'warn');
   });
 });
+
+describe('assessConsistency against a plan (train check)', () => {
+  it('names the changed node without claiming its work was redistributed: the plan is unchanged', () => {
+    const r = assessConsistency(
+      [
+        { node: 'a', hash: 'h1' },
+        { node: 'b', hash: 'h1' },
+        { node: 'c', hash: 'h2' },
+      ],
+      0.95,
+      'h1',
+    );
+    assert.equal(r.status, 'warn');
+    assert.doesNotMatch(r.message, /redistributed/);
+    assert.match(r.message, /c: script changed since the plan, which still gives them work/);
+    assert.match(r.message, /re-plan/);
+  });
+});

@@ -1,4 +1,6 @@
 /** Builds synthetic `Facts` for the pure planner and pre-flight tests. */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import type { CalibrationReport } from '../../src/training/calibrate.ts';
 import type { Cluster } from '../../src/training/cluster.ts';
 import type { Facts } from '../../src/training/facts.ts';
@@ -19,6 +21,22 @@ export const PLAN_SECTIONS = [
   'coordinator_chunking',
   'pre_flight_checklist',
 ];
+
+/** A fixed plan key for the pure planner tests (real launches write theirs with {@link useTestPlanKey}). */
+export const TEST_SEAL_KEY = Buffer.alloc(32, 7);
+
+/**
+ * Points `env` at a fresh config directory under `dir` holding {@link TEST_SEAL_KEY} as the plan
+ * key (0600), so plans built with it verify in launch and check. Returns the env.
+ */
+export function useTestPlanKey(dir: string): Record<string, string> {
+  const config = join(dir, 'config');
+  mkdirSync(join(config, 'marshal'), { recursive: true, mode: 0o700 });
+  writeFileSync(join(config, 'marshal', 'plan-seal.key'), `${TEST_SEAL_KEY.toString('hex')}\n`, {
+    mode: 0o600,
+  });
+  return { XDG_CONFIG_HOME: config };
+}
 
 export const HASH_A = 'a'.repeat(64);
 export const HASH_B = 'b'.repeat(64);
@@ -97,6 +115,15 @@ export function facts(overrides: Partial<Facts> = {}): Facts {
     sync: { status: 'not_configured' },
     calibration: { source: 'file', report: calibration({ a: 100, b: 50 }) },
     probes: c.nodes.map((n) => okProbe(n.name)),
+    code: {
+      files: [overrides.script ?? 'train.py', 'marshal_train.py'],
+      helper: 'marshal_train.py',
+      nodes: c.nodes.map((n) => ({
+        node: n.name,
+        files: { [overrides.script ?? 'train.py']: HASH_A, 'marshal_train.py': HASH_B },
+        errors: {},
+      })),
+    },
     coordinator: { hostname: 'test', uid: 1000 },
     gatheredAt: '2026-01-01T00:00:00.000Z',
     ...overrides,

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { buildPlan } from '../../src/training/plan.ts';
 import { CHECK_NAMES, preflight } from '../../src/training/preflight.ts';
-import { calibration, cluster, facts, HASH_B, okProbe } from './plan-facts.ts';
+import { calibration, cluster, facts, HASH_B, okProbe, TEST_SEAL_KEY } from './plan-facts.ts';
 
 const statusOf = (r: ReturnType<typeof preflight>, name: string) =>
   r.checks.find((c) => c.name === name)?.status;
@@ -107,5 +108,46 @@ describe('preflight', () => {
     const r = preflight(facts({ calibration: { source: 'file', report: none } }));
     assert.equal(statusOf(r, 'hardware_layer'), 'fail');
     assert.equal(statusOf(r, 'worker_layer'), 'fail');
+  });
+});
+
+describe('hardware_layer: how far the calibration can be trusted', () => {
+  const hw = (r: ReturnType<typeof preflight>) => r.checks.find((c) => c.name === 'hardware_layer')!;
+
+  it('fails when the calibration names none of the cluster nodes (another cluster was measured)', () => {
+    const r = preflight(facts({ calibration: { source: 'file', report: calibration({ x: 100, y: 50 }) } }));
+    assert.equal(hw(r).status, 'fail');
+    assert.match(
+      hw(r).message,
+      /names none of this cluster's nodes \(it measured x, y; the cluster has a, b\)/,
+    );
+  });
+
+  it('warns when a node repeats disagree by more than 20% and records the spread in the plan', () => {
+    // Two identical machines measured 21,580 and 38,253 examples in the original report.
+    const report = calibration({ a: 30_000, b: 30_000 });
+    const samples = [
+      [21_580, 30_000, 38_253],
+      [29_900, 30_000, 30_100],
+    ];
+    report.nodes = report.nodes.map((n, i) => (n.status === 'ok' ? { ...n, samples: samples[i]! } : n));
+    const f = facts({ calibration: { source: 'file', report } });
+    const check = hw(preflight(f));
+    assert.equal(check.status, 'warn');
+    assert.match(check.message, /^a: its 3 calibration repeats spread 56%/);
+    assert.doesNotMatch(check.message, /\bb: /);
+    const plan = buildPlan(f, { sealKey: TEST_SEAL_KEY, planDir: '/c' });
+    assert.equal(plan.hardware_calibration.noise.a!.repeats, 3);
+    assert.ok(Math.abs(plan.hardware_calibration.noise.a!.spread - (38_253 - 21_580) / 30_000) < 1e-12);
+    assert.ok(plan.hardware_calibration.noise.b!.spread < 0.01);
+    assert.ok(plan.hardware_calibration.warnings.some((w) => w.startsWith('a: its 3 calibration repeats')));
+  });
+
+  it('warns when the calibration is older than 7 days at planning', () => {
+    const report = calibration({ a: 100, b: 50 });
+    report.measured_at = '2025-12-01T00:00:00.000Z';
+    const check = hw(preflight(facts({ calibration: { source: 'file', report } })));
+    assert.equal(check.status, 'warn');
+    assert.match(check.message, /the calibration is 31 days old/);
   });
 });

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { buildRunReport, type RankObservation, rankFlags } from '../../src/training/launch/run-report.ts';
-import { parseMetricLine } from '../../src/training/launch/telemetry.ts';
+import { parseMetricLine, readMetricLine } from '../../src/training/launch/telemetry.ts';
 
 function obs(
   rank: number,
@@ -22,8 +22,34 @@ function obs(
     lastTelemetry: { rank, step: 2, examples: 4, loss, grad_norm: grad, param_hash: hash },
     finalParamHash: hash,
     stopped: null,
+    window: [{ step: 2, loss, grad_norm: grad }],
     ...extra,
   };
+}
+
+const report = (ranks: RankObservation[]) =>
+  buildRunReport({
+    plan: 'p',
+    planSha256: 'x',
+    launcher: 'direct',
+    startedAt: 'a',
+    finishedAt: 'b',
+    forced: false,
+    ranks,
+  });
+
+/** A rank's window over steps [0, last]: the global grad norm 1.5 - 0.15 s (same on every rank after the all-reduce) plus `noise`. */
+function trained(rank: number, last: number, noise: number, scale = 1): RankObservation {
+  const window = Array.from({ length: last + 1 }, (_, s) => ({
+    step: s,
+    loss: (0.5 - 0.02 * s) * scale + noise,
+    grad_norm: (1.5 - 0.15 * s) * scale + noise,
+  }));
+  const lastStep = window.at(-1)!;
+  return obs(rank, lastStep.loss, lastStep.grad_norm, 'h', {
+    window,
+    lastTelemetry: { rank, examples: 2, ...lastStep, param_hash: 'h' },
+  });
 }
 
 describe('telemetry lines', () => {
@@ -115,5 +141,65 @@ describe('run report flags', () => {
       ranks: [obs(0, Number.NaN, 1)],
     });
     assert.equal(JSON.parse(JSON.stringify(report)).ranks[0].lastTelemetry.loss, 'NaN');
+  });
+
+  it('compares ranks at the same step numbers: a healthy 3-rank run whose ranks finish at different steps is not an outlier', () => {
+    // Ranks 0 and 1 train to step 9, rank 2 (a smaller shard) to step 7: their last steps differ,
+    // so their last values do (0.15, 0.16, 0.45), but at every common step they agree.
+    const ranks = [trained(0, 9, 0), trained(1, 9, 0.01), trained(2, 7, 0.005)];
+    assert.deepEqual(rankFlags(ranks), [[], [], []]);
+    assert.equal(report(ranks).status, 'succeeded');
+  });
+
+  it('flags a rank whose values stay far from the others over the window', () => {
+    const ranks = [trained(0, 9, 0), trained(1, 9, 0.01), trained(2, 9, 0.005), trained(3, 9, 0, 40)];
+    const flags = rankFlags(ranks);
+    assert.deepEqual(flags[3], ['loss_outlier', 'grad_norm_outlier']);
+    assert.deepEqual(flags.slice(0, 3), [[], [], []]);
+  });
+});
+
+describe('run status', () => {
+  it('is degraded, with reasons, when ranks exit 0 but process other than the planned examples', () => {
+    const r = report([obs(0, 0.5, 1), obs(1, 0.5, 1, 'h', { examplesProcessed: 4 })]);
+    assert.equal(r.status, 'degraded');
+    assert.deepEqual(r.reasons, ['rank 1 processed 4 examples, the plan gave it 10']);
+  });
+
+  it('is degraded when a loss was non-finite at any step, even if the last one is finite', () => {
+    const r = report([obs(0, 0.5, 1), obs(1, 0.5, 1, 'h', { nonFinite: { loss: 2, grad_norm: 0 } })]);
+    assert.equal(r.status, 'degraded');
+    assert.match(r.reasons.join('\n'), /rank 1 reported a non-finite loss \(2 step/);
+    assert.deepEqual(r.ranks[1]!.flags, ['loss_non_finite']);
+  });
+
+  it('is degraded when telemetry was rejected, and failed (not degraded) when a rank failed', () => {
+    const r = report([obs(0, 0.5, 1, 'h', { rejected: { rank_mismatch: 1, invalid: 0 } }), obs(1, 0.5, 1)]);
+    assert.equal(r.status, 'degraded');
+    assert.deepEqual(r.ranks[0]!.flags, ['telemetry_rank_mismatch']);
+    const failed = report([obs(0, 0.5, 1, 'h', { exitCode: 1, examplesProcessed: 3 }), obs(1, 0.5, 1)]);
+    assert.equal(failed.status, 'failed');
+    assert.deepEqual(failed.reasons, ['rank 0 exited with 1']);
+  });
+
+  it('succeeds with no reasons when everything checks out', () => {
+    const r = report([obs(0, 0.5, 1), obs(1, 0.51, 1.01)]);
+    assert.equal(r.status, 'succeeded');
+    assert.deepEqual(r.reasons, []);
+  });
+});
+
+describe('telemetry checks', () => {
+  it('refuses examples or steps that are not non-negative safe integers (1e300 is not summed)', () => {
+    const line = (examples: string, step = '0') =>
+      readMetricLine(
+        `MARSHAL_METRIC {"rank":0,"step":${step},"examples":${examples},"loss":0.1,"grad_norm":1}`,
+      );
+    assert.equal(line('1e300')?.kind, 'invalid');
+    assert.equal(line('2.5')?.kind, 'invalid');
+    assert.equal(line('3', '1.5')?.kind, 'invalid');
+    assert.equal(line('3')?.kind, 'metric');
+    assert.equal(readMetricLine('MARSHAL_METRIC {oops')?.kind, 'invalid');
+    assert.equal(readMetricLine('plain output'), null);
   });
 });

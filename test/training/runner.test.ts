@@ -1,13 +1,14 @@
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { isProcessAlive } from '../../src/core/process-identity.ts';
 import { runPlan } from '../../src/training/launch/runner.ts';
 import { buildPlan } from '../../src/training/plan.ts';
-import { cluster, facts } from './plan-facts.ts';
+import { cluster, facts, TEST_SEAL_KEY } from './plan-facts.ts';
 
+const HELPER = new URL('../../python/marshal_train.py', import.meta.url);
 let dir: string;
 
 function planFor(pythons: [string, string]) {
@@ -16,7 +17,10 @@ function planFor(pythons: [string, string]) {
     n.workdir = join(dir, n.name);
     n.python = pythons[i]!;
   });
-  return buildPlan(facts({ cluster: c, checkpoint: null, script: 'wait.py' }), { planDir: dir });
+  return buildPlan(facts({ cluster: c, checkpoint: null, script: 'wait.py' }), {
+    sealKey: TEST_SEAL_KEY,
+    planDir: dir,
+  });
 }
 
 describe('launch runner', () => {
@@ -24,6 +28,8 @@ describe('launch runner', () => {
     dir = mkdtempSync(join(tmpdir(), 'marshal-runner-'));
     for (const n of ['a', 'b']) {
       mkdirSync(join(dir, n));
+      // Every launcher runs the script through `python -m marshal_train` from the workdir.
+      copyFileSync(HELPER, join(dir, n, 'marshal_train.py'));
       // Prints its pid, then waits for a signal.
       writeFileSync(
         join(dir, n, 'wait.py'),
@@ -77,7 +83,10 @@ describe('launch runner', () => {
     c.nodes.forEach((n) => {
       n.workdir = join(dir, n.name);
     });
-    const plan = buildPlan(facts({ cluster: c, checkpoint: null, script: 'quick.py' }), { planDir: dir });
+    const plan = buildPlan(facts({ cluster: c, checkpoint: null, script: 'quick.py' }), {
+      sealKey: TEST_SEAL_KEY,
+      planDir: dir,
+    });
     const states: string[] = [];
     const ranks = await runPlan(plan, {
       planPath: join(dir, 'plan.json'),
@@ -92,6 +101,45 @@ describe('launch runner', () => {
       [
         [0, null],
         [null, 'teardown_hang'],
+      ],
+    );
+  });
+
+  it('with direct, refuses metric lines naming another rank or claiming examples outside the shard', async () => {
+    // Rank 0 (shard of 80,000) claims rank 1's metrics, 1e300 examples and more than its shard;
+    // only its honest line counts. Rank 1 reports its own line only.
+    const script = [
+      'import json, os',
+      'r = int(os.environ["RANK"])',
+      'def line(**kw): print("MARSHAL_METRIC " + json.dumps(kw), flush=True)',
+      'if r == 0:',
+      '    line(rank=1, step=0, examples=40000, loss=0.1, grad_norm=1.0)',
+      '    print(\'MARSHAL_METRIC {"rank": 0, "step": 0, "examples": 1e300, "loss": 0.1, "grad_norm": 1.0}\', flush=True)',
+      '    line(rank=0, step=0, examples=80001, loss=0.1, grad_norm=1.0)',
+      '    line(rank=0, step=0, examples=12.5, loss=0.1, grad_norm=1.0)',
+      '    line(rank=0, step=1, examples=3, loss=0.1, grad_norm=1.0)',
+      'else:',
+      '    line(rank=1, step=1, examples=7, loss=0.1, grad_norm=1.0)',
+    ].join('\n');
+    for (const n of ['a', 'b']) writeFileSync(join(dir, n, 'tele.py'), `${script}\n`);
+    const c = cluster([{ name: 'a' }, { name: 'b' }]);
+    c.nodes.forEach((n) => {
+      n.workdir = join(dir, n.name);
+    });
+    const plan = buildPlan(facts({ cluster: c, checkpoint: null, script: 'tele.py' }), {
+      sealKey: TEST_SEAL_KEY,
+      planDir: dir,
+    });
+    const ranks = await runPlan(plan, {
+      planPath: join(dir, 'plan.json'),
+      env: process.env,
+      stopGraceMs: 1000,
+    });
+    assert.deepEqual(
+      ranks.map((r) => [r.exitCode, r.examplesProcessed, r.metricLines, r.rejected]),
+      [
+        [0, 3, 1, { rank_mismatch: 1, invalid: 3 }],
+        [0, 7, 1, { rank_mismatch: 0, invalid: 0 }],
       ],
     );
   });

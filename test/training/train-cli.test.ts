@@ -4,6 +4,7 @@
  * job. Nodes use /usr/bin/python3 (Debian's torch).
  */
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import {
   chmodSync,
   copyFileSync,
@@ -12,6 +13,7 @@ import {
   mkdtempSync,
   readFileSync,
   rmSync,
+  statSync,
   writeFileSync,
 } from 'node:fs';
 import { createServer } from 'node:net';
@@ -19,6 +21,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { main } from '../../src/cli/main.ts';
+import { sha256CanonicalJson } from '../../src/core/hash.ts';
+import { sealPlan } from '../../src/training/index.ts';
 import type { RunReport } from '../../src/training/launch/run-report.ts';
 import type { Plan } from '../../src/training/plan-schema.ts';
 import { memoryIo } from '../helpers/memory-io.ts';
@@ -54,7 +58,8 @@ async function writeCluster(extra = '', launcher = 'direct'): Promise<void> {
 }
 
 async function marshal(args: string[], env: Record<string, string> = {}) {
-  const mem = memoryIo({ cwd: dir, env: { ...process.env, ...env } });
+  // The plan key lives in this test's own config directory, never the user's.
+  const mem = memoryIo({ cwd: dir, env: { ...process.env, XDG_CONFIG_HOME: join(dir, 'config'), ...env } });
   const code = await main(args, mem.io);
   return { code, stdout: mem.stdout, stderr: mem.stderr };
 }
@@ -93,6 +98,7 @@ describe('marshal train, two local nodes', () => {
       copyFileSync(join(ROOT, 'python/marshal_train.py'), join(wd, 'marshal_train.py'));
       copyFileSync(join(FIXTURES, 'train_tiny.py'), join(wd, 'train_tiny.py'));
       copyFileSync(join(FIXTURES, 'bench_tiny.py'), join(wd, 'bench_tiny.py'));
+      copyFileSync(join(FIXTURES, 'contract_env.py'), join(wd, 'contract_env.py'));
     }
     // beta measures half as fast as alpha.
     writeFileSync(join(dir, 'nodes/b/speed.txt'), '0.5\n');
@@ -181,7 +187,7 @@ describe('marshal train, two local nodes', () => {
     assert.match(r.stdout, /# rank 1 on beta/);
     assert.match(r.stdout, /MARSHAL_SHARD_START=80000/);
     assert.match(r.stdout, /MARSHAL_SHARD_END=120000/);
-    assert.match(r.stdout, /\/usr\/bin\/python3 train_tiny.py/);
+    assert.match(r.stdout, /\/usr\/bin\/python3 -m marshal_train train_tiny.py/);
     assert.ok(!existsSync(join(dir, 'run/run-report.json')));
   });
 
@@ -210,7 +216,67 @@ describe('marshal train, two local nodes', () => {
     writeFileSync(join(dir, 'tampered/plan.json'), JSON.stringify(p));
     const r = await marshal(['train', 'launch', '--plan', 'tampered/plan.json', '--force']);
     assert.equal(r.code, 2);
-    assert.match(r.stderr, /modified after it was written/);
+    assert.match(r.stderr, /modified after it was sealed/);
+  });
+
+  it('the plan key is made on first use, private (0600), and never printed or audited', () => {
+    const keyFile = join(dir, 'config/marshal/plan-seal.key');
+    assert.equal(statSync(keyFile).mode & 0o777, 0o600);
+    const key = readFileSync(keyFile, 'utf8').trim();
+    assert.match(key, /^[0-9a-f]{64}$/);
+    assert.ok(!readFileSync(join(dir, 'run/plan.json'), 'utf8').includes(key));
+    assert.ok(!readFileSync(join(dir, 'run/audit.jsonl'), 'utf8').includes(key));
+  });
+
+  it('a plan edited and re-sealed without the key is refused (exit 2) and runs nothing', async () => {
+    const { integrity: _seal, ...body } = readJson<Plan>('run/plan.json');
+    body.distributed_config.processes[0]!.argv = ['/bin/sh', '-c', `touch ${join(dir, 'pwned')}`];
+    mkdirSync(join(dir, 'resealed'), { recursive: true });
+    // With the exported sealPlan and a key of the attacker's own.
+    writeFileSync(join(dir, 'resealed/plan.json'), JSON.stringify(sealPlan(body, randomBytes(32))));
+    const r = await marshal(['train', 'launch', '--plan', 'resealed/plan.json', '--force', '--json']);
+    assert.equal(r.code, 2, r.stderr);
+    assert.equal(JSON.parse(r.stdout).error.code, 'E_PLAN_TAMPERED');
+    assert.match(r.stderr, /not sealed with your plan key/);
+    // The old, unkeyed seal anyone can recompute is refused too.
+    const unkeyed = {
+      ...body,
+      integrity: { algorithm: 'sha256-canonical-json', sha256: sha256CanonicalJson(body) },
+    };
+    writeFileSync(join(dir, 'resealed/plan.json'), JSON.stringify(unkeyed));
+    const old = await marshal(['train', 'launch', '--plan', 'resealed/plan.json', '--force']);
+    assert.equal(old.code, 2, old.stderr);
+    assert.match(old.stderr, /plain SHA-256/);
+    // Another user (another config directory, so another key) cannot launch this user's plan.
+    const other = await marshal(['train', 'launch', '--plan', 'run/plan.json', '--dry-run'], {
+      XDG_CONFIG_HOME: join(dir, 'other-user'),
+    });
+    assert.equal(other.code, 2, other.stderr);
+    assert.match(other.stderr, /E_PLAN_KEY|plan-seal.key does not exist/);
+    assert.ok(!existsSync(join(dir, 'pwned')));
+  });
+
+  it('launch hashes the code again on every node and refuses a change since planning (exit 5, naming node and file)', async () => {
+    for (const [node, file] of [
+      ['b', 'train_tiny.py'],
+      ['a', 'marshal_train.py'],
+    ] as const) {
+      const path = join(dir, 'nodes', node, file);
+      const original = readFileSync(path, 'utf8');
+      writeFileSync(path, `${original}\n# edited after planning\n`);
+      try {
+        const r = await marshal(['train', 'launch', '--plan', 'run/plan.json', '--json']);
+        assert.equal(r.code, 5, r.stderr);
+        const err = JSON.parse(r.stdout).error;
+        assert.equal(err.code, 'E_CODE_CHANGED');
+        assert.match(err.message, new RegExp(`${node === 'a' ? 'alpha' : 'beta'}: ${file} changed`));
+        assert.match(r.stderr, /--force/);
+      } finally {
+        writeFileSync(path, original);
+      }
+    }
+    const audit = readFileSync(join(dir, 'run/audit.jsonl'), 'utf8');
+    assert.match(audit, /"phase":"code_check","decision":"refused"/);
   });
 
   it('../ in --checkpoint-dir exits 2 naming the option and value', async () => {
@@ -335,7 +401,7 @@ describe('marshal train, two local nodes', () => {
     const worker = p.pre_flight_checklist.checks.find((c) => c.name === 'worker_layer')!;
     assert.equal(worker.status, 'fail');
     assert.match(worker.message, /far/);
-    assert.match(worker.fix_command ?? '', /ssh -o BatchMode=yes nobody@127\.0\.0\.1 true/);
+    assert.match(worker.fix_command ?? '', /ssh -o BatchMode=yes .*nobody@127\.0\.0\.1 true/);
     assert.deepEqual(
       p.strategy.excluded_nodes.map((e) => e.node),
       ['far'],
@@ -344,6 +410,36 @@ describe('marshal train, two local nodes', () => {
 
   // The fault tests launch the plan made above again (its job ran to completion, so its master
   // port is free; TCPStore binds with SO_REUSEADDR): a plan costs a torch import per node.
+  it('--force launches changed code, and the run ends degraded (exit 1) saying so', async () => {
+    const path = join(dir, 'nodes/b/train_tiny.py');
+    const original = readFileSync(path, 'utf8');
+    writeFileSync(path, `${original}\n# edited after planning\n`);
+    try {
+      const r = await marshal(['train', 'launch', '--plan', 'run/plan.json', '--force', '--json']);
+      assert.equal(r.code, 1, r.stderr);
+      const report = readJson<RunReport>('run/run-report.json');
+      assert.equal(report.status, 'degraded');
+      assert.deepEqual(report.code_changes, [{ node: 'beta', file: 'train_tiny.py', problem: 'changed' }]);
+      assert.match(r.stderr, /E_RUN_DEGRADED/);
+    } finally {
+      writeFileSync(path, original);
+    }
+  });
+
+  it('ranks that exit 0 but process fewer examples than planned end degraded, with the reason', async () => {
+    const r = await marshal(['train', 'launch', '--plan', 'run/plan.json', '--json'], {
+      MARSHAL_FIXTURE_SHORT_RANK: '1',
+    });
+    assert.equal(r.code, 1, r.stderr);
+    const report = readJson<RunReport>('run/run-report.json');
+    assert.deepEqual(
+      report.ranks.map((x) => x.exitCode),
+      [0, 0],
+    );
+    assert.equal(report.status, 'degraded');
+    assert.match(report.reasons.join('\n'), /rank 1 processed \d+ examples, the plan gave it 40000/);
+  });
+
   it('a rank that fails stops the other', async () => {
     const r = await marshal(['train', 'launch', '--plan', 'run/plan.json', '--json'], {
       MARSHAL_FIXTURE_FAIL_RANK: '1',
@@ -372,6 +468,48 @@ describe('marshal train, two local nodes', () => {
             [1, 40_000, []],
           ],
         );
+      } finally {
+        await writeCluster();
+      }
+    });
+  }
+
+  // A script that reads only RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR/PORT and
+  // MARSHAL_SHARD_START/END (no helper import) works unchanged under every launcher: torchrun
+  // sets RANK but no shard, mpirun sets OMPI_COMM_WORLD_* but no RANK; the entry maps both.
+  for (const launcher of ['direct', 'torchrun', 'mpirun']) {
+    it(`under ${launcher}, an env-only script gets RANK, WORLD_SIZE and its shard through python -m marshal_train`, async () => {
+      await writeCluster('', launcher);
+      try {
+        const p = await marshal([
+          'train',
+          'plan',
+          '--cluster',
+          'cluster.yaml',
+          '--script',
+          'contract_env.py',
+          '--dataset',
+          '120000',
+          '--calibration',
+          'cal.json',
+          '--out',
+          `contract-${launcher}/plan.json`,
+        ]);
+        assert.equal(p.code, 0, p.stderr);
+        const r = await marshal(['train', 'launch', '--plan', `contract-${launcher}/plan.json`, '--json']);
+        assert.equal(r.code, 0, r.stderr);
+        const report = readJson<RunReport>(`contract-${launcher}/run-report.json`);
+        assert.equal(report.status, 'succeeded', JSON.stringify(report.reasons));
+        assert.deepEqual(
+          report.ranks.map((x) => [x.rank, x.exitCode, x.examplesProcessed, x.flags]),
+          [
+            [0, 0, 80_000, []],
+            [1, 0, 40_000, []],
+          ],
+        );
+        assert.match(r.stderr, /contract rank=0 world=2 local_rank=0 shard=\[0,80000\)/);
+        assert.match(r.stderr, /contract rank=1 world=2 local_rank=\d shard=\[80000,120000\)/);
+        assert.equal(r.stderr.match(/world_total=120000/g)?.length, 2, r.stderr);
       } finally {
         await writeCluster();
       }

@@ -17,9 +17,10 @@ import {
   type Setting,
   TRAINING_SETTINGS,
 } from '../../src/training/index.ts';
-import { facts, HASH_A, HASH_B, okProbe } from './plan-facts.ts';
+import { facts, HASH_A, HASH_B, okProbe, TEST_SEAL_KEY, useTestPlanKey } from './plan-facts.ts';
 
 let dir: string;
+let env: Record<string, string>;
 
 const failsWith = (code: string, check: (e: MarshalError) => void) => (e: unknown) => {
   assert.ok(e instanceof MarshalError, String(e));
@@ -32,12 +33,14 @@ const failsWith = (code: string, check: (e: MarshalError) => void) => (e: unknow
 describe('training workflows (library)', () => {
   before(() => {
     dir = mkdtempSync(join(tmpdir(), 'marshal-workflows-'));
+    env = useTestPlanKey(dir);
     mkdirSync(join(dir, 'run'));
     writeFileSync(
       join(dir, 'run/plan.json'),
-      JSON.stringify(buildPlan(facts(), { planDir: join(dir, 'run') })),
+      JSON.stringify(buildPlan(facts(), { sealKey: TEST_SEAL_KEY, planDir: join(dir, 'run') })),
     );
     const blocked = buildPlan(facts({ probes: [okProbe('a', HASH_A), okProbe('b', HASH_B)] }), {
+      sealKey: TEST_SEAL_KEY,
       planDir: join(dir, 'run'),
     });
     writeFileSync(join(dir, 'run/blocked.json'), JSON.stringify(blocked));
@@ -47,7 +50,7 @@ describe('training workflows (library)', () => {
 
   it('readPlanFile names the plan setting when the file is missing', async () => {
     await assert.rejects(
-      readPlanFile('run/none.json', { cwd: dir }),
+      readPlanFile('run/none.json', { cwd: dir, env }),
       failsWith('E_PLAN_INVALID', (e) => {
         assert.match(e.message, /^plan: cannot read "run\/none.json"/);
         assert.equal(e.details?.field, 'plan');
@@ -57,33 +60,33 @@ describe('training workflows (library)', () => {
 
   it('readPlanFile refuses a FIFO instead of blocking on it', { timeout: 20_000 }, async () => {
     await assert.rejects(
-      readPlanFile('run/fifo.json', { cwd: dir }),
+      readPlanFile('run/fifo.json', { cwd: dir, env }),
       failsWith('E_PLAN_INVALID', (e) => assert.match(e.message, /not a regular file/)),
     );
   });
 
   it('readPlanFile returns the verified plan and its absolute path', async () => {
-    const { plan, path } = await readPlanFile('run/plan.json', { cwd: dir });
+    const { plan, path } = await readPlanFile('run/plan.json', { cwd: dir, env });
     assert.equal(path, join(dir, 'run/plan.json'));
-    assert.equal(plan.schemaVersion, 1);
+    assert.equal(plan.schemaVersion, 2);
   });
 
   it('launchPlan refuses a blocked plan, naming the force setting', async () => {
     await assert.rejects(
-      launchPlan({ plan: 'run/blocked.json', cwd: dir, env: {}, dryRun: true }),
+      launchPlan({ plan: 'run/blocked.json', cwd: dir, env, dryRun: true }),
       failsWith('E_PREFLIGHT_FAILED', (e) => assert.match(e.hint ?? '', /`force`/)),
     );
   });
 
   it('launchPlan with dryRun describes every process as data and starts nothing', async () => {
-    const outcome = await launchPlan({ plan: 'run/plan.json', cwd: dir, env: {}, dryRun: true });
+    const outcome = await launchPlan({ plan: 'run/plan.json', cwd: dir, env, dryRun: true });
     assert.equal(outcome.kind, 'dry-run');
     if (outcome.kind !== 'dry-run') return;
     assert.deepEqual(
       outcome.processes.map((p) => [p.label, p.node, p.argv]),
       [
-        ['rank 0', 'a', ['/usr/bin/python3', 'train.py']],
-        ['rank 1', 'b', ['/usr/bin/python3', 'train.py']],
+        ['rank 0', 'a', ['/usr/bin/python3', '-m', 'marshal_train', 'train.py']],
+        ['rank 1', 'b', ['/usr/bin/python3', '-m', 'marshal_train', 'train.py']],
       ],
     );
     assert.equal(outcome.processes[1]!.env.MARSHAL_PLAN, join(dir, 'run/plan.json'));
@@ -91,7 +94,7 @@ describe('training workflows (library)', () => {
 
   it('launchPlan checks its grace setting against the settings bounds', async () => {
     await assert.rejects(
-      launchPlan({ plan: 'run/plan.json', cwd: dir, env: {}, dryRun: true, graceS: -1 }),
+      launchPlan({ plan: 'run/plan.json', cwd: dir, env, dryRun: true, graceS: -1 }),
       failsWith('E_INVALID_INPUT', (e) =>
         assert.match(e.message, /^graceS: a number from 0 to 86400, got -1/),
       ),

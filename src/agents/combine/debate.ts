@@ -1,7 +1,13 @@
 import { isAbortError } from '../../core/errors.ts';
 import { chatOnce } from '../chat-once.ts';
 import { fillTemplate } from '../prompts.ts';
-import type { AgentAnswer, CombineContext, CombineOutput } from './combine-context.ts';
+import {
+  type AgentAnswer,
+  answerShareChars,
+  boundAnswer,
+  type CombineContext,
+  type CombineOutput,
+} from './combine-context.ts';
 import { synthesize } from './synthesize.ts';
 
 /** One agent's revision after reading the others' answers; a failed call keeps the original answer. */
@@ -9,14 +15,16 @@ async function revise(
   ctx: CombineContext,
   own: AgentAnswer,
 ): Promise<{ answer: AgentAnswer; revised: boolean }> {
+  // Every answer (its own included) gets its share of the context.
+  const share = answerShareChars(ctx.contextTokens, ctx.answers.length);
   const others = ctx.answers
     .filter((a) => a.id !== own.id)
-    .map((a) => `--- ${a.id} (sub-question: ${a.question}) ---\n${a.answer.trim()}`)
+    .map((a) => `--- ${a.id} (sub-question: ${a.question}) ---\n${boundAnswer(a.answer, share)}`)
     .join('\n\n');
   const content = fillTemplate(ctx.prompts.debate, {
     question: ctx.question,
     sub_question: own.question,
-    own_answer: own.answer.trim(),
+    own_answer: boundAnswer(own.answer, share),
     other_answers: others,
   });
   try {

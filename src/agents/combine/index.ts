@@ -13,9 +13,10 @@ import { synthesize } from './synthesize.ts';
 import { vote } from './vote.ts';
 
 export type { AgentAnswer, CombineContext, CombineOutput } from './combine-context.ts';
+export { boundAnswer, DEFAULT_CONTEXT_TOKENS } from './combine-context.ts';
 export { concatAnswers } from './concat.ts';
 export { parseVerdict } from './judge.ts';
-export { shortAnswer, tallyVotes } from './vote.ts';
+export { shortAnswer, tallyVotes, VOTE_ANSWER_INSTRUCTION } from './vote.ts';
 
 /** The strategies `--strategy` accepts. */
 export const COMBINE_STRATEGIES = ['synthesize', 'judge', 'vote', 'debate', 'concat'] as const;

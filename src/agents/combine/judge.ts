@@ -34,7 +34,7 @@ export async function judgeBest(ctx: CombineContext, candidates: readonly AgentA
   const content = fillTemplate(ctx.prompts.judge, {
     question: ctx.question,
     num_responses: candidates.length,
-    agent_responses: formatAnswers(candidates),
+    agent_responses: formatAnswers(candidates, ctx.contextTokens),
   });
   const reply = await chatOnce(
     ctx.model,

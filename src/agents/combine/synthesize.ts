@@ -18,7 +18,7 @@ export async function synthesize(
   const content = fillTemplate(ctx.prompts.synthesize, {
     question: ctx.question,
     num_responses: answers.length,
-    agent_responses: formatAnswers(answers),
+    agent_responses: formatAnswers(answers, ctx.contextTokens),
   });
   const reply = await chatOnce(
     ctx.model,
@@ -28,7 +28,7 @@ export async function synthesize(
       ...(ctx.temperature === undefined ? {} : { temperature: ctx.temperature }),
       ...(ctx.signal ? { signal: ctx.signal } : {}),
     },
-    { scope: 'combine', meter: ctx.meter, onEvent: ctx.onEvent },
+    { scope: 'combine', meter: ctx.meter, onEvent: ctx.onEvent, answer: true },
   );
   const text = reply.content?.trim() ?? '';
   if (text === '') throw new Error('the synthesis reply was empty');

@@ -110,7 +110,7 @@ export function httpError(
     }
   }
   const message = cleanMessage(endpointMessage(text), known) || response.statusText || 'no message';
-  const retryAfterMs = parseRetryAfter(response.headers.get('retry-after'), Date.now());
+  const retryAfterMs = retryAfterFromHeaders(response.headers, Date.now());
   const fatal = fatalKind(status, message, context.model);
   return new MarshalError(AGENT_ERRORS.E_LLM_HTTP, `${endpoint} answered HTTP ${status}: ${message}`, {
     details: {
@@ -160,6 +160,16 @@ export function describeFetchFailure(
     cause: error,
     details: { endpoint, reason: code ?? 'error' },
   });
+}
+
+/**
+ * The delay a response asks for, in ms: OpenAI's `retry-after-ms` (milliseconds) when present and
+ * valid, else `Retry-After` (delta seconds or an HTTP-date); undefined when neither parses.
+ */
+export function retryAfterFromHeaders(headers: Headers, nowMs: number): number | undefined {
+  const ms = headers.get('retry-after-ms')?.trim();
+  if (ms !== undefined && /^\d+(\.\d+)?$/.test(ms)) return Math.round(Number(ms));
+  return parseRetryAfter(headers.get('retry-after'), nowMs);
 }
 
 /** The HTTP status an error carries, if any. */

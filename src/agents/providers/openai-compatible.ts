@@ -10,14 +10,17 @@ import { isAbortError, MarshalError } from '../../core/errors.ts';
 import { AGENT_ERRORS } from '../errors.ts';
 import type { ChatModel, ChatRequest, ChatResponse, RetryInfo } from '../model.ts';
 import { isOpenRouter } from './api-key.ts';
+import { type EndpointLimiter, endpointLimiter, type SlotOutcome } from './endpoint-limiter.ts';
 import {
   describeFetchFailure,
   endpointLabel,
   fatalOf,
   httpError,
+  retryAfterFromHeaders,
   retryAfterOf,
   statusOf,
 } from './http-error.ts';
+import { readCompletionStream } from './sse-stream.ts';
 import { splitCredentials, urlSecrets } from './url-credentials.ts';
 import { parseCompletion, toWireRequest } from './wire-format.ts';
 
@@ -40,7 +43,25 @@ export interface OpenAICompatibleOptions {
   onRetry?: (info: RetryInfo) => void;
   /** Random source for the jitter; inject for deterministic tests. */
   random?: () => number;
+  /**
+   * Stream every reply (`stream: true`, SSE) and hand its pieces to `request.onDelta`; default
+   * false. A server that answers with plain JSON instead is read as usual.
+   */
+  stream?: boolean | undefined;
+  /** With `stream`: ask for usage in the last chunk (`stream_options.include_usage`); default true. */
+  streamUsage?: boolean | undefined;
+  /**
+   * Most requests in flight to this base URL (setting `concurrency`); default no cap. The
+   * endpoint's adaptive limiter (endpoint-limiter.ts, shared by every model of this base URL in
+   * the process) lowers it on 429s and raises it again after successes.
+   */
+  maxConcurrency?: number | undefined;
+  /** Inject a limiter instead of the process-wide one of the base URL (tests). */
+  limiter?: EndpointLimiter;
 }
+
+/** 429s get their own retry budget, this many times `retries`: the limiter is already slowing down. */
+export const THROTTLE_RETRY_FACTOR = 2;
 
 /** Creates the HTTP {@link ChatModel}. */
 export function createOpenAICompatibleModel(options: OpenAICompatibleOptions): ChatModel {
@@ -57,6 +78,7 @@ export function createOpenAICompatibleModel(options: OpenAICompatibleOptions): C
   );
   const dialect = isOpenRouter(base) ? 'openrouter' : 'openai';
   const retries = options.retries ?? 3;
+  const limiter = options.limiter ?? endpointLimiter(base, options.maxConcurrency);
   // Learnt once per model: the endpoint rejected response_format, so later calls skip it.
   let jsonSchemaUnsupported = false;
 
@@ -74,29 +96,88 @@ export function createOpenAICompatibleModel(options: OpenAICompatibleOptions): C
     hasKey: options.apiKey !== undefined && options.apiKey !== '',
   };
 
+  const streaming = options.stream === true;
+  const wireBody = (request: ChatRequest, withFormat: boolean): string => {
+    const body = toWireRequest(request, withFormat, dialect);
+    if (streaming) {
+      body.stream = true;
+      if (options.streamUsage !== false) body.stream_options = { include_usage: true };
+    }
+    return JSON.stringify(body);
+  };
+
   async function attempt(request: ChatRequest, withFormat: boolean, signal: AbortSignal | undefined) {
+    // A slot of the endpoint's limiter first; the request's own bound starts once it is sent.
+    const slot = await limiter.acquire(signal);
+    let outcome: SlotOutcome = 'other';
+    let pauseMs: number | undefined;
     // A strongly held timer per attempt, cleared when the attempt ends (core/deadline.ts).
     const attemptDeadline = deadline(options.timeoutMs, [signal], `request to ${endpoint}`);
     const attemptSignal = attemptDeadline.signal;
     let response: Response;
-    let text: string;
+    let text = '';
+    let streamed: ChatResponse | undefined;
+    // Pieces already handed out: a retry after them would show the same text twice.
+    let delivered = 0;
+    const context = { model: request.model, ...keyHint };
     try {
       response = await doFetch(url, {
         method: 'POST',
-        headers,
-        body: JSON.stringify(toWireRequest(request, withFormat, dialect)),
+        headers: streaming ? { ...headers, accept: 'text/event-stream' } : headers,
+        body: wireBody(request, withFormat),
         redirect: 'error',
         signal: attemptSignal,
       });
-      text = await response.text();
+      if (streaming && response.ok) {
+        streamed = await readCompletionStream(response, {
+          endpoint,
+          known,
+          context,
+          onDelta: (d) => {
+            delivered++;
+            request.onDelta?.(d);
+          },
+        });
+      } else text = await response.text();
+      outcome = response.status === 429 ? 'throttled' : response.ok ? 'ok' : 'other';
+      if (response.status === 429 || response.status === 503) {
+        pauseMs = retryAfterFromHeaders(response.headers, Date.now());
+      }
     } catch (error) {
       if (signal?.aborted) throw error;
-      throw describeFetchFailure(error, endpoint, options.timeoutMs, known);
+      const failure =
+        // An agents error (the stream's own: an error event, a bad chunk) as is; a timeout or a
+        // connection failure, also mid-stream, as for any request.
+        error instanceof MarshalError && error.code in AGENT_ERRORS
+          ? error
+          : describeFetchFailure(error, endpoint, options.timeoutMs, known);
+      throw delivered > 0 ? notRetryable(failure) : failure;
     } finally {
       attemptDeadline.clear();
+      slot.release(outcome, pauseMs);
     }
-    const context = { model: request.model, ...keyHint };
     if (!response.ok) throw httpError(response, text, endpoint, known, context);
+    const completion = streamed ?? parseJsonCompletion(response, text, context);
+    // OpenRouter's `error` finish reason: the upstream provider failed mid-reply; retried like a 5xx
+    // (unless streamed pieces were already handed out).
+    if (completion.finishReason === 'error') {
+      const error = new MarshalError(
+        AGENT_ERRORS.E_LLM_HTTP,
+        `${endpoint} ended the reply with finish_reason "error"`,
+        {
+          details: { endpoint, status: 502, reason: 'finish_reason_error' },
+        },
+      );
+      throw delivered > 0 ? notRetryable(error) : error;
+    }
+    return completion;
+  }
+
+  function parseJsonCompletion(
+    response: Response,
+    text: string,
+    context: { model: string; apiKeyEnv: string | undefined; hasKey: boolean },
+  ): ChatResponse {
     let body: unknown;
     try {
       body = JSON.parse(text);
@@ -109,27 +190,24 @@ export function createOpenAICompatibleModel(options: OpenAICompatibleOptions): C
     if (body && typeof body === 'object' && 'error' in body && !('choices' in body)) {
       throw httpError(response, text, endpoint, known, context);
     }
-    const completion = parseCompletion(body, endpoint);
-    // OpenRouter's `error` finish reason: the upstream provider failed mid-reply; retried like a 5xx.
-    if (completion.finishReason === 'error') {
-      throw new MarshalError(
-        AGENT_ERRORS.E_LLM_HTTP,
-        `${endpoint} ended the reply with finish_reason "error"`,
-        {
-          details: { endpoint, status: 502, reason: 'finish_reason_error' },
-        },
-      );
-    }
-    return completion;
+    return parseCompletion(body, endpoint);
   }
 
   function call(request: ChatRequest, withFormat: boolean): Promise<ChatResponse> {
+    // Two budgets: `retries` for 5xx/408/network trouble, THROTTLE_RETRY_FACTOR x retries for 429s.
+    const throttleRetries = retries * THROTTLE_RETRY_FACTOR;
+    let throttled = 0;
+    let others = 0;
     return retry((_n, signal) => attempt(request, withFormat, signal), {
-      retries,
+      retries: retries + throttleRetries,
       baseDelayMs: options.baseDelayMs ?? 1000,
       signal: request.signal,
       ...(options.random ? { random: options.random } : {}),
-      shouldRetry: isRetryable,
+      shouldRetry: (error) => {
+        if (!isRetryable(error)) return false;
+        if (statusOf(error) === 429) return ++throttled <= throttleRetries;
+        return ++others <= retries;
+      },
       retryAfterMs: retryAfterOf,
       onRetry: ({ attempt: n, delayMs, error }) => {
         const info: RetryInfo = {
@@ -172,6 +250,16 @@ function isRetryable(error: unknown): boolean {
   if (!(error instanceof MarshalError)) return false;
   if (error.code === 'E_LLM_NETWORK') return error.details?.retryable !== false;
   if (error.code !== 'E_LLM_HTTP') return false;
+  if (error.details?.retryable === false) return false;
   const status = statusOf(error);
-  return status === 429 || (status !== undefined && status >= 500);
+  return status === 408 || status === 429 || (status !== undefined && status >= 500);
+}
+
+/** The same error, marked not to be retried (streamed pieces of it were already handed out). */
+function notRetryable(error: MarshalError): MarshalError {
+  return new MarshalError(error.spec, error.message, {
+    cause: error.cause,
+    details: { ...error.details, retryable: false },
+    ...(error.hint ? { hint: error.hint } : {}),
+  });
 }

@@ -6,7 +6,9 @@ import { AGENT_ERRORS } from '../errors.ts';
 import type { ToolSpec } from '../model.ts';
 import type { ToolDefinition } from './tool.ts';
 
-const NAME = /^[A-Za-z0-9_-]{1,64}$/;
+/** What a tool name may be (the OpenAI function-name rule); MCP tools are checked against it too. */
+export const TOOL_NAME_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
+const NAME = TOOL_NAME_PATTERN;
 
 /** JSON Schema for a tool's parameters: its explicit `jsonSchema`, else derived from zod. */
 export function toolJsonSchema(tool: ToolDefinition): Record<string, unknown> {
@@ -49,13 +51,21 @@ export class ToolRegistry {
     }
   }
 
-  /** Specs for the chat request, in registration order. */
+  #specs: readonly ToolSpec[] | undefined;
+
+  /**
+   * Specs for the chat request, in registration order. Computed once (the registry is immutable):
+   * zod's JSON Schema conversion costs milliseconds per tool, and every agent asks.
+   */
   specs(): ToolSpec[] {
-    return [...this.#tools.values()].map((t) => ({
-      name: t.name,
-      description: t.description,
-      parameters: toolJsonSchema(t),
-    }));
+    this.#specs ??= Object.freeze(
+      [...this.#tools.values()].map((t) => ({
+        name: t.name,
+        description: t.description,
+        parameters: toolJsonSchema(t),
+      })),
+    );
+    return this.#specs as ToolSpec[];
   }
 
   get(name: string): ToolDefinition | undefined {

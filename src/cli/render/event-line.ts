@@ -21,6 +21,7 @@ export function formatEventLine(e: HeavyEvent): string | undefined {
     case 'agent_step':
       return `${e.agentId}: step ${e.iteration}`;
     case 'llm_request':
+    case 'llm_delta':
       return undefined;
     case 'llm_response':
       return `${e.scope}: llm reply ${e.usage.promptTokens}+${e.usage.completionTokens} tokens in ${e.durationMs} ms`;
@@ -32,6 +33,8 @@ export function formatEventLine(e: HeavyEvent): string | undefined {
       return `${e.agentId}: tool ${clip(e.name, 64)} ${e.ok ? 'ok' : `failed: ${clip(e.error ?? '')}`} (${e.durationMs} ms)`;
     case 'agent_done':
       return `${e.agentId}: ${e.outcome.status}${e.outcome.error ? `: ${clip(e.outcome.error.message)}` : ''} (${e.outcome.durationMs} ms)`;
+    case 'budget_reached':
+      return `budget: ${e.budget} ${e.limit} reached (${e.used} used); stopping the agents`;
     case 'combine_start':
       return `combine: ${e.strategy}`;
     case 'combine_done':

@@ -32,6 +32,8 @@ export interface ViewState {
   /** Tokens of every call (agents, decompose, combine). */
   tokens: number;
   endedAt: number | undefined;
+  /** The user interrupted the run (Ctrl-C): the end says CANCELLED, not DONE. */
+  cancelled: boolean;
 }
 
 export function initialViewState(now: number, header: { model?: string; label?: string } = {}): ViewState {
@@ -45,6 +47,7 @@ export function initialViewState(now: number, header: { model?: string; label?: 
     agents: [],
     tokens: 0,
     endedAt: undefined,
+    cancelled: false,
   };
 }
 
@@ -130,6 +133,14 @@ export function reduceView(state: ViewState, e: HeavyEvent): ViewState {
       state.endedAt = e.at;
       break;
     case 'llm_request':
+    case 'budget_reached':
+      break;
+    case 'llm_delta':
+      // Streamed replies: per-agent progress while the reply is being written.
+      if (state.agents.some((a) => a.id === e.scope)) {
+        row(state, e.scope).activity =
+          `${e.content === undefined && e.reasoning !== undefined ? 'reasoning' : 'writing'} ~${e.chunks} tok`;
+      }
       break;
     default:
       return assertNever(e, 'heavy event');

@@ -2,6 +2,7 @@ import { median } from '../robust-stats.ts';
 import { coordinateMedianInto } from './coordinate-median.ts';
 import { accumulateRange, nonZero } from './mean.ts';
 import { failNonFinite, preconditionFailed, requireN } from './preconditions.ts';
+import { HIGH, halfSpreads, LOW, spreadScale } from './spread-scale.ts';
 import { squaredDistancesTo } from './squared-distances-to.ts';
 import type { Vector, Vectors } from './types.ts';
 
@@ -55,8 +56,9 @@ export function centeredClipping(
   }
   const dist = new Float64Array(n);
   const v = startPoint(vectors, d, options.momentum, dist);
-  // Squares of huge or tiny inputs leave float64's comfortable range: redo them scaled by s.
-  const s = distanceScale(dist, vectors);
+  // Squares of huge or tiny differences leave float64's comfortable range (a distance of 0 may be
+  // an underflow): redo them scaled by a power of two s chosen from the differences themselves.
+  const s = dist.every((x) => x >= 2 ** -LOW && x <= 2 ** HIGH) ? 1 : spreadScale(halfSpreads(vectors, v), d);
   if (s !== 1) {
     dist.fill(0);
     squaredDistancesTo(vectors, v, 0, d, dist, s);
@@ -90,26 +92,6 @@ export function centeredClipping(
   }
   for (let k = 0; k < d; k++) if (!Number.isFinite(v[k]!)) failNonFinite(rule, vectors);
   return { result: v, iterations: steps, tau };
-}
-
-/**
- * 1 when the squared distances are in [2^-600, 2^900] around their median (or all 0); otherwise the
- * power of two that brings the median squared distance near 1 without pushing the largest past
- * 2^900 (from the largest magnitude when they overflowed).
- */
-function distanceScale(sq: Float64Array, vectors: Vectors): number {
-  const sorted = [...sq].sort((a, b) => a - b);
-  const max = sorted[sorted.length - 1]!;
-  if (!Number.isFinite(max)) {
-    let m = 0;
-    for (const v of vectors) for (let k = 0; k < v.length; k++) m = Math.max(m, Math.abs(v[k]!));
-    if (!Number.isFinite(m)) return 1;
-    return 2 ** -(Math.ceil(Math.log2(m)) + 1 + Math.ceil(Math.log2(vectors[0]!.length) / 2));
-  }
-  const mid = sorted[(sorted.length - 1) >> 1]!;
-  const low = mid > 0 ? mid : sorted.find((x) => x > 0);
-  if (low === undefined || (low >= 2 ** -600 && max <= 2 ** 900)) return 1;
-  return 2 ** Math.floor(Math.min(-Math.log2(low), 900 - Math.log2(max)) / 2);
 }
 
 /** The start point, with dist filled with the squared distances of the inputs to it. */

@@ -1,9 +1,7 @@
 import { nonFiniteInputs } from './preconditions.ts';
+import { HIGH, halfSpreads, LOW, spreadScale } from './spread-scale.ts';
 import type { Vectors } from './types.ts';
 
-/** Squared norms kept inside [2^-LOW, 2^HIGH]: far from overflow, and far from subnormal squares. */
-const LOW = 600;
-const HIGH = 900;
 /**
  * The centre is accepted when the lower median of its squared distances to the others is at most
  * this many times the robust squared scale: every honest input is then within about 32 honest
@@ -38,10 +36,12 @@ export interface RobustGram {
  * centres inside the cluster; a third is needed only when the first could not resolve the cluster
  * (outliers at several scales). Clean data takes one pass.
  *
- * Why s: huge inputs (1e153) would overflow the squares and tiny ones (1e-160) would square to
- * subnormals. The first pass uses s = 1; when the squared norms leave [2^-600, 2^900] (or overflow),
- * the pass is redone with s chosen from the median and largest squared norm (or from the largest
- * magnitude), so distances are refused only when they are not finite.
+ * Why s: huge differences (1e153) would overflow the squares and tiny ones (1e-163, whatever the
+ * inputs' magnitude) would square to subnormals or to 0. The first pass uses s = 1; when a centred
+ * squared norm (other than the centre's own) is below 2^-600 (0 included: it may have underflowed)
+ * or above 2^900 or not finite, the differences themselves are measured (max_k |x_i[k] - x_c[k]|
+ * per input, one O(n d) read) and the pass is redone with s chosen from them
+ * ({@link spreadScale}), so distances are refused only when they are not finite.
  *
  * The work is blocked: a block of coordinates of every centred input is copied into one scratch
  * buffer that stays in cache, and dot products are taken for two rows against four columns at a
@@ -55,7 +55,9 @@ export function robustGram(vectors: Vectors, d: number): RobustGram | undefined 
   for (let pass = 0; pass < PASSES; pass++) {
     G = gramPass(vectors, d, scale, centre);
     if (!diagonalFinite(G, n) && nonFiniteInputs(vectors).length > 0) return undefined;
-    const next = rescale(G, n, scale, vectors);
+    const next = outOfRange(G, n, centre)
+      ? spreadScale(halfSpreads(vectors, vectors[centre]!), d, scale)
+      : scale;
     if (next !== scale) {
       scale = next;
       continue;
@@ -89,26 +91,17 @@ function recentre(D: Float64Array, n: number, centre: number): number {
   return best;
 }
 
-/** The scale to redo the pass with, or `scale` itself when the squared norms are in range. */
-function rescale(G: Float64Array, n: number, scale: number, vectors: Vectors): number {
-  const diag: number[] = [];
-  for (let i = 0; i < n; i++) diag.push(G[i * n + i]!);
-  const max = Math.max(...diag);
-  if (!Number.isFinite(max)) {
-    // Overflow: start again from the largest magnitude, so every scaled square is at most 4 / d.
-    let m = 0;
-    for (const v of vectors) for (let k = 0; k < v.length; k++) m = Math.max(m, Math.abs(v[k]!));
-    const d = vectors[0]!.length;
-    return 2 ** -(Math.ceil(Math.log2(m)) + 1 + Math.ceil(Math.log2(d) / 2));
+/**
+ * True when a centred squared norm other than the centre's may have underflowed (below 2^-LOW,
+ * 0 included), is near overflow (above 2^HIGH) or is not finite.
+ */
+function outOfRange(G: Float64Array, n: number, centre: number): boolean {
+  for (let i = 0; i < n; i++) {
+    if (i === centre) continue;
+    const g = G[i * n + i]!;
+    if (!(g >= 2 ** -LOW && g <= 2 ** HIGH)) return true;
   }
-  if (max === 0) return scale;
-  diag.sort((a, b) => a - b);
-  const mid = diag[(n - 1) >> 1]!;
-  const low = mid > 0 ? mid : diag.find((x) => x > 0)!;
-  if (low >= 2 ** -LOW && max <= 2 ** HIGH) return scale;
-  // Bring the typical squared norm to about 1, unless that would push the largest past 2^HIGH.
-  const e = Math.floor(Math.min(-Math.log2(low), HIGH - Math.log2(max)) / 2);
-  return e === 0 ? scale : scale * 2 ** e;
+  return false;
 }
 
 function gramPass(vectors: Vectors, d: number, s: number, c: number): Float64Array {

@@ -1,5 +1,10 @@
 /**
  * Launch commands per launcher (pure): the exact argv and env of every process the launch starts.
+ * Every launcher runs the script through the rank-side entry `python -m marshal_train <script>`
+ * (python/marshal_train.py, in each node's workdir), which maps the launcher's own variables
+ * (torchrun's RANK..., Open MPI's OMPI_COMM_WORLD_*, PMI_RANK, mlx.launch's MLX_RANK) and the
+ * per-rank MARSHAL_SHARDS entry to one contract before the script runs, so the same script works
+ * unchanged under each of them.
  *
  * - direct: one process per rank on its node, env:// contract per rank (marshal's own launcher).
  * - torchrun: one `python -m torch.distributed.run` per node (`--redirects 2 --tee 2` works around
@@ -7,9 +12,11 @@
  * - mpirun: one `mpirun` on the coordinator (`--allow-run-as-root` when the coordinator is root).
  * - mlx: one `mlx.launch --hostfile hostfile.json` on the coordinator, with the hostfile JSON.
  */
-import { assertNever } from '../../core/errors.ts';
+import { assertNever, InvalidInputError } from '../../core/errors.ts';
+import { type AggregationChoice, aggregationEnv } from '../aggregation-plan.ts';
 import type { Launcher } from '../cluster.ts';
 import type { PlanProcess, PlanRank } from '../plan-schema.ts';
+import { type SshOptions, sshCommand } from '../transport.ts';
 
 export interface CommandInput {
   launcher: Launcher;
@@ -22,6 +29,12 @@ export interface CommandInput {
   coordinatorUid: number | null;
   /** Directory the coordinator-side launchers run in (the cluster file's directory). */
   coordinatorDir: string;
+  /** The gradient rule and f: every rank gets MARSHAL_AGGREGATION and MARSHAL_BYZANTINE_F. */
+  aggregation?: AggregationChoice;
+  /** GLOO_SOCKET_IFNAME per node name (the cluster file's `interface`), for the nodes that set one. */
+  interfaces?: Readonly<Record<string, string>>;
+  /** How mpirun reaches ssh nodes (its plm_rsh_agent / plm_rsh_args): the cluster's `ssh:` options. */
+  ssh?: SshOptions;
 }
 
 export interface LaunchCommands {
@@ -32,10 +45,15 @@ export interface LaunchCommands {
 
 const LOOPBACK = /^(127\.|localhost$|::1$)/;
 
+/** The rank-side entry: `python -m marshal_train <script>` (the module is python/marshal_train.py). */
+export const ENTRY_MODULE = 'marshal_train';
+const entry = (script: string) => ['-m', ENTRY_MODULE, script];
+
 /** The env:// contract of one rank. */
 export function rankEnv(input: CommandInput, r: PlanRank): Record<string, string> {
   return {
     ...sharedEnv(input),
+    ...interfaceEnv(input, r.node),
     RANK: String(r.rank),
     WORLD_SIZE: String(input.ranks.length),
     LOCAL_RANK: String(r.local_rank),
@@ -53,12 +71,19 @@ function sharedEnv(input: CommandInput): Record<string, string> {
     MARSHAL_STEPS: String(input.steps),
     MARSHAL_CHUNK_SIZE: String(input.chunkSize ?? 0),
     MARSHAL_BACKEND: 'gloo',
+    ...(input.aggregation ? aggregationEnv(input.aggregation) : {}),
   };
   // All ranks on this machine: gloo must bind loopback or it picks an interface peers cannot reach.
   if (LOOPBACK.test(input.master.addr) && input.ranks.every((r) => r.transport === 'local')) {
     env.GLOO_SOCKET_IFNAME = 'lo';
   }
   return env;
+}
+
+/** A node's own interface for gloo (overrides the loopback default): peers on other hosts reach it there. */
+function interfaceEnv(input: CommandInput, node: string): Record<string, string> {
+  const ifname = input.interfaces?.[node];
+  return ifname ? { GLOO_SOCKET_IFNAME: ifname } : {};
 }
 
 function shardsEnv(input: CommandInput): Record<string, string> {
@@ -77,6 +102,60 @@ function nodes(ranks: readonly PlanRank[]): PlanRank[][] {
 
 const hostOf = (r: PlanRank) => (r.transport === 'local' ? 'localhost' : r.host.replace(/^[^@]*@/, ''));
 
+/**
+ * mpirun with ssh nodes: one application context per node (`-np <slots> --host <host>:<slots>
+ * -wdir <its workdir> -x ... <its python> -m marshal_train <script>`, joined by `:`), so each
+ * node runs in its own workdir with its own python and its own GLOO_SOCKET_IFNAME (`-x` with a
+ * value applies to its context). Open MPI starts its daemons over ssh with the cluster's ssh
+ * options (`plm_rsh_agent ssh`, `plm_rsh_args`) and numbers ranks context by context, which is
+ * the plan's rank order.
+ */
+function mpirunOverSsh(input: CommandInput): LaunchCommands {
+  const env = shardsEnv(input);
+  const rsh = sshCommand(input.ssh);
+  // Open MPI splits plm_rsh_args on spaces and understands no quotes.
+  for (const word of rsh) {
+    if (/\s/.test(word))
+      throw new InvalidInputError(
+        'ssh.config',
+        word,
+        'a path without spaces (mpirun splits its ssh arguments on spaces)',
+      );
+  }
+  const argv = ['mpirun'];
+  if (input.coordinatorUid === 0) argv.push('--allow-run-as-root');
+  argv.push('--mca', 'plm_rsh_agent', rsh[0]!, '--mca', 'plm_rsh_args', rsh.slice(1).join(' '));
+  nodes(input.ranks).forEach((g, i) => {
+    const r = g[0]!;
+    if (i > 0) argv.push(':');
+    argv.push('-np', String(g.length), '--host', `${hostOf(r)}:${g.length}`, '-wdir', r.workdir);
+    // MARSHAL_PLAN is set on the mpirun process at launch; -x forwards it with the rest.
+    for (const k of [...Object.keys(env), 'MARSHAL_PLAN']) argv.push('-x', k);
+    const ifname = input.interfaces?.[r.node];
+    if (ifname) argv.push('-x', `GLOO_SOCKET_IFNAME=${ifname}`);
+    argv.push(r.python, ...entry(input.script));
+  });
+  return {
+    processes: [
+      {
+        label: 'mpirun',
+        node: 'coordinator',
+        ranks: input.ranks.map((r) => r.rank),
+        argv,
+        env,
+        cwd: input.coordinatorDir,
+        on: 'coordinator',
+      },
+    ],
+    hostfile: null,
+    notes: [
+      "mpirun sets OMPI_COMM_WORLD_RANK/SIZE/LOCAL_RANK; the marshal_train entry maps them to RANK, WORLD_SIZE, LOCAL_RANK and the rank's shard",
+      'one application context per node: its own workdir, python and GLOO_SOCKET_IFNAME; daemons started over ssh with the cluster ssh options',
+      'mpirun --host takes host names without user@: put the user in the ssh config',
+    ],
+  };
+}
+
 /** Builds the processes a launch starts. Pure. */
 export function launchCommands(input: CommandInput): LaunchCommands {
   const { ranks, script } = input;
@@ -87,7 +166,7 @@ export function launchCommands(input: CommandInput): LaunchCommands {
           label: `rank ${r.rank}`,
           node: r.node,
           ranks: [r.rank],
-          argv: [r.python, script],
+          argv: [r.python, ...entry(script)],
           env: rankEnv(input, r),
           cwd: r.workdir,
           on: 'node' as const,
@@ -117,9 +196,10 @@ export function launchCommands(input: CommandInput): LaunchCommands {
             '2',
             '--tee',
             '2',
-            script,
+            // torchrun runs `python -u -m marshal_train <script>` for each worker.
+            ...entry(script),
           ],
-          env: shardsEnv(input),
+          env: { ...shardsEnv(input), ...interfaceEnv(input, g[0]!.node) },
           cwd: g[0]!.workdir,
           on: 'node' as const,
         })),
@@ -131,6 +211,7 @@ export function launchCommands(input: CommandInput): LaunchCommands {
       };
     }
     case 'mpirun': {
+      if (ranks.some((r) => r.transport === 'ssh')) return mpirunOverSsh(input);
       const groups = nodes(ranks);
       const env = shardsEnv(input);
       const argv = ['mpirun'];
@@ -144,7 +225,7 @@ export function launchCommands(input: CommandInput): LaunchCommands {
       argv.push('-wdir', ranks[0]?.workdir ?? input.coordinatorDir);
       // MARSHAL_PLAN is set on the mpirun process at launch; -x forwards it with the rest.
       for (const k of [...Object.keys(env), 'MARSHAL_PLAN']) argv.push('-x', k);
-      argv.push(ranks[0]?.python ?? 'python3', script);
+      argv.push(ranks[0]?.python ?? 'python3', ...entry(script));
       return {
         processes: [
           {
@@ -159,7 +240,7 @@ export function launchCommands(input: CommandInput): LaunchCommands {
         ],
         hostfile: null,
         notes: [
-          'ranks read OMPI_COMM_WORLD_RANK; marshal_train.init_distributed maps it to RANK for env://',
+          "mpirun sets OMPI_COMM_WORLD_RANK/SIZE/LOCAL_RANK (PMI_RANK/PMI_SIZE elsewhere); the marshal_train entry maps them to RANK, WORLD_SIZE, LOCAL_RANK and the rank's shard",
           "every rank runs in the first node's workdir path: the script must sit at that path on every host",
         ],
       };
@@ -176,7 +257,24 @@ export function launchCommands(input: CommandInput): LaunchCommands {
             label: 'mlx.launch',
             node: 'coordinator',
             ranks: ranks.map((r) => r.rank),
-            argv: ['mlx.launch', '--hostfile', 'hostfile.json', '--backend', 'jaccl', script],
+            // mlx.launch (mlx/_distributed_utils/launch.py) turns a first word that is an existing
+            // file into `<its --python> <abs path>` and looks any other word up on PATH: `env` keeps
+            // `<python> -m marshal_train <script>` intact. Only `--env` entries reach ssh ranks, and
+            // `--cwd` is where each rank starts (so `-m marshal_train` finds the helper there).
+            argv: [
+              'mlx.launch',
+              '--hostfile',
+              'hostfile.json',
+              '--backend',
+              'jaccl',
+              '--cwd',
+              ranks[0]?.workdir ?? input.coordinatorDir,
+              ...Object.entries(env).flatMap(([k, v]) => ['--env', `${k}=${v}`]),
+              '--',
+              'env',
+              ranks[0]?.python ?? 'python3',
+              ...entry(script),
+            ],
             env,
             cwd: input.coordinatorDir,
             on: 'coordinator',

@@ -1,10 +1,35 @@
 /**
  * The run report (pure): what each rank did, from its exit and its telemetry, with flags for
  * non-finite or robust-outlier loss / grad norm, a final param_hash that disagrees with the
- * majority, examples that do not match the planned shard, and ranks marshal had to stop.
+ * majority, examples that do not match the planned shard, telemetry that was rejected, and ranks
+ * marshal had to stop. A run whose ranks all exited 0 but whose results cannot be trusted ends
+ * `degraded`, with the reasons.
  */
-import { robustOutliers } from '../robust-stats.ts';
+import { median } from '../robust-stats.ts';
+import { type ByzantineSuspects, byzantineSuspects, type RejectionTally } from './suspects.ts';
 import type { Metric } from './telemetry.ts';
+
+/** Steps of each rank's telemetry kept for the outlier comparison (its last training steps). */
+export const OUTLIER_WINDOW_STEPS = 16;
+/** Modified z-score above which a rank's value at one step is an outlier (Iglewicz and Hoaglin). */
+export const OUTLIER_Z = 3.5;
+/** The MAD used for the z-score is at least this fraction of |median| (a tight cluster is not noise-free). */
+export const OUTLIER_MAD_FLOOR = 0.1;
+
+/** One training step as a rank reported it. */
+export interface StepValue {
+  step: number;
+  loss: number;
+  grad_norm: number;
+}
+
+/** Metric lines the runner refused to count, by reason. */
+export interface RejectedTelemetry {
+  /** A `rank` field naming a rank the printing process does not run. */
+  rank_mismatch: number;
+  /** Lines with the marker that are not valid metrics: bad JSON, a step that is not a non-negative integer, `examples` that is not an integer within [0, the rank's shard size]. */
+  invalid: number;
+}
 
 export type StopReason = 'peer_failed' | 'teardown_hang' | 'aborted' | 'spawn_failed';
 
@@ -23,6 +48,15 @@ export interface RankObservation {
   /** Last param_hash the rank reported. */
   finalParamHash: string | null;
   stopped: StopReason | null;
+  /** The ssh destination of a rank whose ssh failed or went silent (exit 255): flagged `connection_lost`. */
+  lostHost?: string;
+  /** The rank's last {@link OUTLIER_WINDOW_STEPS} steps that trained examples, in order. */
+  window?: StepValue[];
+  /** Metric lines (counted ones) whose loss / grad norm was NaN or infinite. */
+  nonFinite?: { loss: number; grad_norm: number };
+  rejected?: RejectedTelemetry;
+  /** What the rank's metric lines said robust_all_reduce rejected. */
+  tally?: RejectionTally;
 }
 
 export interface RunReportRank {
@@ -36,7 +70,11 @@ export interface RunReportRank {
   lastTelemetry: Record<string, unknown> | null;
   finalParamHash: string | null;
   flags: string[];
+  rejectedTelemetry: RejectedTelemetry;
 }
+
+/** `succeeded`: every rank exited 0 and its results check out; `degraded`: every rank exited 0 but `reasons` say why the result cannot be trusted; `failed`: a rank failed or was stopped. */
+export type RunStatus = 'succeeded' | 'degraded' | 'failed';
 
 export interface RunReport {
   schemaVersion: 1;
@@ -47,8 +85,14 @@ export interface RunReport {
   started_at: string;
   finished_at: string;
   forced: boolean;
-  status: 'succeeded' | 'failed';
+  status: RunStatus;
+  /** Why the run is degraded or failed (empty when it succeeded). */
+  reasons: string[];
+  /** Code that differed from the plan and was launched anyway (`force`). */
+  code_changes: Array<{ node: string; file: string; problem: string }>;
   ranks: RunReportRank[];
+  /** The ranks the robust gradient rule rejected most often; absent when no rank reported rejections. */
+  byzantine_suspects?: ByzantineSuspects;
 }
 
 /** Non-finite numbers become strings so the report stays valid JSON. */
@@ -70,17 +114,21 @@ export function rankFlags(ranks: readonly RankObservation[]): string[][] {
     const f: string[] = [];
     if (r.stopped) f.push(`stopped_${r.stopped}`);
     if (r.exitCode !== 0 && !r.stopped) f.push('failed');
+    if (r.lostHost) f.push('connection_lost');
     if (r.metricLines === 0) f.push('no_telemetry');
     if (r.examplesProcessed !== r.expectedExamples) f.push('examples_mismatch');
+    if ((r.rejected?.rank_mismatch ?? 0) > 0) f.push('telemetry_rank_mismatch');
+    if ((r.rejected?.invalid ?? 0) > 0) f.push('telemetry_invalid');
     return f;
   });
-  const withTelemetry = ranks.map((r, i) => ({ r, i })).filter((x) => x.r.lastTelemetry !== null);
   for (const key of ['loss', 'grad_norm'] as const) {
-    const values = withTelemetry.map((x) => x.r.lastTelemetry![key]);
-    for (const j of robustOutliers(values)) {
-      const { i } = withTelemetry[j]!;
-      flags[i]!.push(Number.isFinite(values[j]!) ? `${key}_outlier` : `${key}_non_finite`);
-    }
+    const outliers = windowOutliers(ranks, key);
+    ranks.forEach((r, i) => {
+      const last = r.lastTelemetry?.[key];
+      const nonFinite = (r.nonFinite?.[key] ?? 0) > 0 || (last !== undefined && !Number.isFinite(last));
+      if (nonFinite) flags[i]!.push(`${key}_non_finite`);
+      else if (outliers.has(i)) flags[i]!.push(`${key}_outlier`);
+    });
   }
   const hashes = ranks.map((r) => r.finalParamHash).filter((h): h is string => h !== null);
   if (hashes.length > 1) {
@@ -94,6 +142,74 @@ export function rankFlags(ranks: readonly RankObservation[]): string[][] {
   return flags;
 }
 
+/**
+ * Ranks whose `key` is an outlier across ranks at the same step numbers: over the last
+ * {@link OUTLIER_WINDOW_STEPS} steps every compared rank trained, at each step the modified
+ * z-score 0.6745 |x - median| / max(MAD, 0.1 |median|) above 3.5 marks the rank; a rank is an
+ * outlier when marked at more than half of those steps. Non-finite values are left to the
+ * non-finite flag. Needs three ranks with a window; fewer ranks, or no common step, flag nothing.
+ */
+export function windowOutliers(ranks: readonly RankObservation[], key: 'loss' | 'grad_norm'): Set<number> {
+  const withWindow = ranks.map((r, i) => ({ i, w: r.window ?? [] })).filter((x) => x.w.length > 0);
+  const out = new Set<number>();
+  if (withWindow.length < 3) return out;
+  const byStep = withWindow.map((x) => new Map(x.w.map((v) => [v.step, v[key]])));
+  const common = [...byStep[0]!.keys()]
+    .filter((step) => byStep.every((m) => m.has(step)))
+    .sort((a, b) => a - b)
+    .slice(-OUTLIER_WINDOW_STEPS);
+  if (common.length === 0) return out;
+  const marks = withWindow.map(() => 0);
+  for (const step of common) {
+    const values = byStep.map((m) => m.get(step)!);
+    const finite = values.filter((v) => Number.isFinite(v));
+    if (finite.length < 3) continue;
+    const m = median(finite);
+    const mad = Math.max(median(finite.map((v) => Math.abs(v - m))), OUTLIER_MAD_FLOOR * Math.abs(m));
+    if (mad === 0) continue;
+    values.forEach((v, j) => {
+      if (Number.isFinite(v) && (0.6745 * Math.abs(v - m)) / mad > OUTLIER_Z) marks[j]!++;
+    });
+  }
+  marks.forEach((n, j) => {
+    if (n * 2 > common.length) out.add(withWindow[j]!.i);
+  });
+  return out;
+}
+
+/** Why a run whose ranks exited 0 cannot be trusted (empty when it can). Pure. */
+export function degradedReasons(
+  ranks: readonly RankObservation[],
+  flags: readonly string[][],
+  codeChanges: ReadonlyArray<{ node: string; file: string; problem: string }> = [],
+): string[] {
+  const reasons: string[] = [];
+  ranks.forEach((r, i) => {
+    const f = flags[i]!;
+    if (r.examplesProcessed !== r.expectedExamples)
+      reasons.push(
+        `rank ${r.rank} processed ${r.examplesProcessed} examples, the plan gave it ${r.expectedExamples}`,
+      );
+    const nl = r.nonFinite?.loss ?? (f.includes('loss_non_finite') ? 1 : 0);
+    if (nl > 0) reasons.push(`rank ${r.rank} reported a non-finite loss (${nl} step(s))`);
+    const ng = r.nonFinite?.grad_norm ?? (f.includes('grad_norm_non_finite') ? 1 : 0);
+    if (ng > 0) reasons.push(`rank ${r.rank} reported a non-finite grad norm (${ng} step(s))`);
+    if ((r.rejected?.rank_mismatch ?? 0) > 0)
+      reasons.push(
+        `rank ${r.rank} printed ${r.rejected!.rank_mismatch} metric line(s) naming another rank (rejected)`,
+      );
+    if ((r.rejected?.invalid ?? 0) > 0)
+      reasons.push(
+        `rank ${r.rank} printed ${r.rejected!.invalid} invalid metric line(s) (rejected: examples outside its shard, bad step or JSON)`,
+      );
+    if (f.includes('param_hash_mismatch'))
+      reasons.push(`rank ${r.rank} ended with parameters that differ from the majority`);
+  });
+  for (const c of codeChanges)
+    reasons.push(`launched with changed code (forced): ${c.node}: ${c.file} ${c.problem}`);
+  return reasons;
+}
+
 /** Builds the run report. Succeeded when every rank exited 0 (or hung only in teardown after finishing its shard). */
 export function buildRunReport(input: {
   plan: string;
@@ -102,6 +218,8 @@ export function buildRunReport(input: {
   startedAt: string;
   finishedAt: string;
   forced: boolean;
+  /** Code differences launched anyway (`force`). */
+  codeChanges?: ReadonlyArray<{ node: string; file: string; problem: string }>;
   ranks: readonly RankObservation[];
 }): RunReport {
   const flags = rankFlags(input.ranks);
@@ -116,6 +234,7 @@ export function buildRunReport(input: {
     lastTelemetry: jsonMetric(r.lastTelemetry),
     finalParamHash: r.finalParamHash,
     flags: flags[i]!,
+    rejectedTelemetry: r.rejected ?? { rank_mismatch: 0, invalid: 0 },
   }));
   // A rank stopped only because it hung in teardown after finishing its shard did its work.
   const ok = input.ranks.every(
@@ -123,6 +242,8 @@ export function buildRunReport(input: {
       (r.exitCode === 0 && r.stopped === null) ||
       (r.stopped === 'teardown_hang' && r.examplesProcessed === r.expectedExamples),
   );
+  const codeChanges = input.codeChanges ?? [];
+  const reasons = degradedReasons(input.ranks, flags, codeChanges);
   return {
     schemaVersion: 1,
     kind: 'marshal.run-report',
@@ -132,7 +253,26 @@ export function buildRunReport(input: {
     started_at: input.startedAt,
     finished_at: input.finishedAt,
     forced: input.forced,
-    status: ok ? 'succeeded' : 'failed',
+    status: !ok ? 'failed' : reasons.length > 0 ? 'degraded' : 'succeeded',
+    reasons: ok ? reasons : failureReasons(input.ranks),
+    code_changes: codeChanges.map((c) => ({ node: c.node, file: c.file, problem: c.problem })),
     ranks,
+    ...suspectsField(input.ranks),
   };
+}
+
+/** Why a failed run failed: each rank that did not exit 0 on its own. */
+function failureReasons(ranks: readonly RankObservation[]): string[] {
+  return ranks.flatMap((r) =>
+    r.stopped
+      ? [`rank ${r.rank} was stopped (${r.stopped})`]
+      : r.exitCode !== 0
+        ? [`rank ${r.rank} exited with ${r.exitCode ?? r.signal}`]
+        : [],
+  );
+}
+
+function suspectsField(ranks: readonly RankObservation[]): { byzantine_suspects?: ByzantineSuspects } {
+  const s = byzantineSuspects(ranks);
+  return s ? { byzantine_suspects: s } : {};
 }

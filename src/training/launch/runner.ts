@@ -16,10 +16,10 @@ import { join } from 'node:path';
 import { writeJsonAtomic } from '../../core/atomic-file.ts';
 import { type Deadline, deadline } from '../../core/deadline.ts';
 import { assertNever, MarshalError } from '../../core/errors.ts';
-import { type ExitInfo, type ManagedProcess, spawnProcess } from '../../core/process.ts';
+import { type ExitInfo, type ManagedProcess, spawnProcess, waitForExit } from '../../core/process.ts';
 import type { Plan, PlanProcess } from '../plan-schema.ts';
 import { TRAINING_SETTINGS } from '../settings.ts';
-import { type PreparedCommand, prepareCommand } from '../transport.ts';
+import { type PreparedCommand, prepareCommand, SSH_FAILURE_EXIT } from '../transport.ts';
 import {
   initialLaunchState,
   type LaunchEffect,
@@ -27,8 +27,14 @@ import {
   type LaunchState,
   step,
 } from './lifecycle.ts';
-import type { RankObservation } from './run-report.ts';
-import { type Metric, parseMetricLine } from './telemetry.ts';
+import {
+  OUTLIER_WINDOW_STEPS,
+  type RankObservation,
+  type RejectedTelemetry,
+  type StepValue,
+} from './run-report.ts';
+import { emptyTally, type RejectionTally, tallyRejections } from './suspects.ts';
+import { type Metric, readMetricLine } from './telemetry.ts';
 
 export interface PreparedProcess {
   process: PlanProcess;
@@ -41,11 +47,25 @@ export function prepareProcesses(plan: Plan, planPath: string): PreparedProcess[
     const env = { ...p.env, MARSHAL_PLAN: planPath };
     if (p.on === 'coordinator') return { process: p, command: { argv: [...p.argv], cwd: p.cwd, env } };
     const rank = plan.distributed_config.ranks.find((r) => r.node === p.node)!;
-    return {
-      process: p,
-      command: prepareCommand({ host: rank.host, transport: rank.transport, workdir: p.cwd }, p.argv, env),
-    };
+    // Tied to its ssh session: stopping (or losing) the connection stops the remote process group.
+    const node = { host: rank.host, transport: rank.transport, workdir: p.cwd, ssh: plan.cluster.ssh };
+    return { process: p, command: prepareCommand(node, p.argv, env, { tie: { python: rank.python } }) };
   });
+}
+
+/**
+ * Stops a tied remote process: closing its stdin makes the node-side supervisor stop the rank's
+ * group (SIGTERM, 5 s, SIGKILL) and exit, and ssh with it, so the remote side is gone when this
+ * resolves. A node that does not answer in time (its link is down) gets the local ssh stopped.
+ */
+async function stopTied(proc: ManagedProcess, graceMs: number): Promise<unknown> {
+  proc.stdin?.end();
+  try {
+    await waitForExit(proc, { timeoutMs: graceMs + 10_000 });
+  } catch {
+    // Not answered in time: stop the local ssh (the remote sshd drops the session, which ends stdin there).
+  }
+  return proc.stop({ graceMs });
 }
 
 export interface RunOptions {
@@ -66,9 +86,24 @@ interface Slot {
   exit: ExitInfo | null;
   started: number;
   ended: number | null;
+  /** The ssh destination whose connection failed or went silent (exit 255), if any. */
+  lostHost?: string;
 }
 
-type MetricSlot = { sum: number; lines: number; last: Metric | null; hash: string | null };
+type MetricSlot = {
+  sum: number;
+  lines: number;
+  last: Metric | null;
+  hash: string | null;
+  /** The last OUTLIER_WINDOW_STEPS * 2 training steps (bounded memory, whatever the run length). */
+  window: StepValue[];
+  nonFinite: { loss: number; grad_norm: number };
+  rejected: RejectedTelemetry;
+  /** The rank's planned shard size: a line claiming more examples is refused. */
+  shard: number;
+  /** What the rank's lines said robust_all_reduce rejected (Byzantine suspects). */
+  tally: RejectionTally;
+};
 
 /** Runs a plan's processes to completion; returns one observation per planned rank. */
 export async function runPlan(plan: Plan, options: RunOptions): Promise<RankObservation[]> {
@@ -78,14 +113,57 @@ export async function runPlan(plan: Plan, options: RunOptions): Promise<RankObse
   }
   if (dc.hostfile) await writeJsonAtomic(join(dc.processes[0]!.cwd, 'hostfile.json'), dc.hostfile);
   const metrics = new Map<number, MetricSlot>(
-    dc.ranks.map((r) => [r.rank, { sum: 0, lines: 0, last: null, hash: null }]),
+    dc.ranks.map((r) => [
+      r.rank,
+      {
+        sum: 0,
+        lines: 0,
+        last: null,
+        hash: null,
+        window: [],
+        nonFinite: { loss: 0, grad_norm: 0 },
+        rejected: { rank_mismatch: 0, invalid: 0 },
+        shard: r.examples,
+        tally: emptyTally(),
+      },
+    ]),
   );
-  const record = (m: Metric, fallbackRank: number | undefined) => {
-    const rank = m.rank ?? fallbackRank;
+  /**
+   * One metric line of the process running `ranks`. Its `rank` field must name one of them (with
+   * `direct`, the one rank the process runs), and `examples` must fit in that rank's shard;
+   * otherwise the line is not counted and the rejection is recorded (on the named rank, or on
+   * the process's first rank when it names another one).
+   */
+  const record = (line: string, ranks: readonly number[]) => {
+    const read = readMetricLine(line);
+    if (read === null) return;
+    const own = ranks.length === 1 ? ranks[0] : undefined;
+    const blame = metrics.get(own ?? ranks[0]!);
+    if (read.kind === 'invalid') {
+      if (blame) blame.rejected.invalid++;
+      return;
+    }
+    const m = read.metric;
+    if (m.rank !== null && !ranks.includes(m.rank)) {
+      if (blame) blame.rejected.rank_mismatch++;
+      return;
+    }
+    const rank = m.rank ?? own;
     const slot = rank === undefined ? undefined : metrics.get(rank);
     if (!slot) return;
+    if (m.examples > slot.shard) {
+      slot.rejected.invalid++;
+      return;
+    }
     slot.sum += m.examples;
     slot.lines++;
+    tallyRejections(slot.tally, m.robust);
+    if (!Number.isFinite(m.loss)) slot.nonFinite.loss++;
+    if (!Number.isFinite(m.grad_norm)) slot.nonFinite.grad_norm++;
+    if (m.examples > 0) {
+      slot.window.push({ step: m.step, loss: m.loss, grad_norm: m.grad_norm });
+      if (slot.window.length > OUTLIER_WINDOW_STEPS * 2) slot.window.shift();
+    }
     // Flags judge the last step that trained something: an empty tail step reports loss 0.
     if (m.examples > 0 || slot.last === null || slot.last.examples === 0) slot.last = m;
     if (m.param_hash) slot.hash = m.param_hash;
@@ -123,7 +201,6 @@ export async function runPlan(plan: Plan, options: RunOptions): Promise<RankObse
   const spawn = (index: number): void => {
     const { process: p, command } = prepared[index]!;
     const slot = slots[index]!;
-    const single = p.ranks.length === 1 ? p.ranks[0] : undefined;
     slot.started = Date.now();
     try {
       slot.proc = spawnProcess(command.argv, {
@@ -131,12 +208,14 @@ export async function runPlan(plan: Plan, options: RunOptions): Promise<RankObse
         env: { ...options.env, ...command.env },
         pdeathsig: true,
         onStdoutLine: (line) => {
-          const m = parseMetricLine(line);
-          if (m) record(m, single);
+          record(line, p.ranks);
           options.onLine?.(p.label, 'stdout', line);
         },
         onStderrLine: (line) => options.onLine?.(p.label, 'stderr', line),
+        ...(command.stdin === 'pipe' ? { stdin: 'pipe' as const } : {}),
       });
+      // A tied ssh process: its stdin stays open while it should run (an EPIPE once ssh is gone is expected).
+      slot.proc.stdin?.on('error', () => {});
     } catch (err) {
       if (!(err instanceof MarshalError)) throw err;
       slot.exit = { code: null, signal: null };
@@ -148,6 +227,17 @@ export async function runPlan(plan: Plan, options: RunOptions): Promise<RankObse
     void slot.proc.exited.then((info) => {
       slot.exit ??= info;
       slot.ended ??= Date.now();
+      // ssh's own failure (255) on a process marshal was not stopping: the host is unreachable or
+      // its link went silent for ServerAliveInterval x ServerAliveCountMax seconds.
+      if (command.stdin === 'pipe' && info.code === SSH_FAILURE_EXIT && state.procs[index]?.stopped == null) {
+        const host = command.argv[command.argv.indexOf('--') - 1] ?? '?';
+        slot.lostHost = host;
+        options.onLine?.(
+          p.label,
+          'stderr',
+          `marshal: lost node ${p.node}: ssh to ${host} failed or its connection went silent (exit 255); stopping the run`,
+        );
+      }
       dispatch({ type: 'exited', index, code: info.code });
     });
     queue.push({ type: 'spawned', index });
@@ -161,7 +251,8 @@ export async function runPlan(plan: Plan, options: RunOptions): Promise<RankObse
       case 'stop':
         for (const i of effect.indices) {
           const proc = slots[i]!.proc;
-          if (proc) stops.push(proc.stop({ graceMs: stopGraceMs }));
+          if (!proc) continue;
+          stops.push(proc.stdin ? stopTied(proc, stopGraceMs) : proc.stop({ graceMs: stopGraceMs }));
         }
         return;
       case 'start_grace':
@@ -212,6 +303,11 @@ export async function runPlan(plan: Plan, options: RunOptions): Promise<RankObse
       lastTelemetry: m.last,
       finalParamHash: m.hash,
       stopped: state.procs[index]!.stopped,
+      ...(slot.lostHost ? { lostHost: slot.lostHost } : {}),
+      window: m.window,
+      nonFinite: m.nonFinite,
+      rejected: m.rejected,
+      tally: m.tally,
     };
   });
 }

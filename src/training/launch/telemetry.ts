@@ -4,7 +4,14 @@
  * JSON has no NaN: "NaN", "Infinity" and "-Infinity" strings (and the bare Python tokens) are read
  * as the numbers they stand for.
  */
+import { type RobustTelemetry, robustTelemetry } from './suspects.ts';
+
 export const METRIC_MARKER = 'MARSHAL_METRIC ';
+
+function robustField(r: Record<string, unknown>): { robust?: RobustTelemetry } {
+  const robust = robustTelemetry(r);
+  return robust ? { robust } : {};
+}
 
 export interface Metric {
   /** The rank that printed the line when it says so (marshal_train.report always does). */
@@ -14,6 +21,8 @@ export interface Metric {
   loss: number;
   grad_norm: number;
   param_hash: string | null;
+  /** robust_all_reduce's `aggregation`, `byzantine_f` and `rejected` ranks, when the line has them. */
+  robust?: RobustTelemetry;
 }
 
 function num(v: unknown): number | null {
@@ -24,8 +33,24 @@ function num(v: unknown): number | null {
   return null;
 }
 
+/** One output line read: not telemetry, a metric, or a marked line that is not a valid metric. */
+export type MetricLineResult =
+  | { kind: 'metric'; metric: Metric }
+  | { kind: 'invalid'; reason: string }
+  | null;
+
 /** Parses one output line; null when it is not a (valid) metric line. */
 export function parseMetricLine(line: string): Metric | null {
+  const r = readMetricLine(line);
+  return r?.kind === 'metric' ? r.metric : null;
+}
+
+/**
+ * Reads one output line: null without the marker; `invalid` (with why) for a marked line that is
+ * not JSON, or whose `step` or `examples` is not a non-negative safe integer (`1e300` examples is
+ * refused here, not summed).
+ */
+export function readMetricLine(line: string): MetricLineResult {
   const at = line.indexOf(METRIC_MARKER);
   if (at < 0) return null;
   const json = line
@@ -36,21 +61,33 @@ export function parseMetricLine(line: string): Metric | null {
   try {
     raw = JSON.parse(json);
   } catch {
-    return null;
+    return { kind: 'invalid', reason: 'not JSON' };
   }
-  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) return null;
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw))
+    return { kind: 'invalid', reason: 'not a JSON object' };
   const r = raw as Record<string, unknown>;
-  const step = num(r.step);
-  const examples = num(r.examples);
+  const count = (v: unknown) => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
+  if (!count(r.step))
+    return { kind: 'invalid', reason: `step ${JSON.stringify(r.step)} is not a non-negative integer` };
+  if (!count(r.examples))
+    return {
+      kind: 'invalid',
+      reason: `examples ${JSON.stringify(r.examples)} is not a non-negative integer`,
+    };
+  if (r.rank !== undefined && r.rank !== null && !count(r.rank))
+    return { kind: 'invalid', reason: `rank ${JSON.stringify(r.rank)} is not a non-negative integer` };
   const loss = num(r.loss);
   const grad = num(r.grad_norm);
-  if (step === null || examples === null || !Number.isInteger(examples) || examples < 0) return null;
   return {
-    rank: typeof r.rank === 'number' && Number.isInteger(r.rank) ? r.rank : null,
-    step,
-    examples,
-    loss: loss ?? Number.NaN,
-    grad_norm: grad ?? Number.NaN,
-    param_hash: typeof r.param_hash === 'string' ? r.param_hash : null,
+    kind: 'metric',
+    metric: {
+      rank: typeof r.rank === 'number' ? r.rank : null,
+      step: r.step as number,
+      examples: r.examples as number,
+      loss: loss ?? Number.NaN,
+      grad_norm: grad ?? Number.NaN,
+      param_hash: typeof r.param_hash === 'string' ? r.param_hash : null,
+      ...robustField(r),
+    },
   };
 }

@@ -6,6 +6,7 @@
 import { dirname } from 'node:path';
 import { openAudit } from '../audit.ts';
 import { loadCluster } from '../cluster.ts';
+import { type CodeChange, compareManifests, plannedManifests } from '../code-manifest.ts';
 import { type DatasetFact, readDataset } from '../dataset.ts';
 import { gatherFacts } from '../facts.ts';
 import { layoutRanks } from '../layout.ts';
@@ -29,11 +30,13 @@ export interface PlanCheck {
   overall_status: 'pass' | 'warn' | 'fail';
   checks: PreflightCheck[];
   divergent_workers: string[];
+  /** Code files (script, helper, extras) that differ from the plan on a participating node: launch refuses them. */
+  code_changes: CodeChange[];
 }
 
 /** Re-runs a plan's pre-flight against the cluster as it is now. */
 export async function checkPlan(options: CheckPlanOptions): Promise<PlanCheck> {
-  const { plan, path } = await readPlanFile(options.plan, { cwd: options.cwd });
+  const { plan, path } = await readPlanFile(options.plan, { cwd: options.cwd, env: options.env });
   const cluster = await loadCluster(plan.cluster.file, { cwd: options.cwd, env: options.env });
   const dataset: DatasetFact = plan.dataset.file
     ? await readDataset(plan.dataset.file, options.cwd)
@@ -41,6 +44,7 @@ export async function checkPlan(options: CheckPlanOptions): Promise<PlanCheck> {
   const report = plan.hardware_calibration.report;
   const facts = await gatherFacts(cluster, {
     script: plan.script,
+    code: plan.code.files,
     dataset,
     ...(plan.checkpoint_strategy.dir ? { checkpointDir: plan.checkpoint_strategy.dir } : {}),
     calibration: {
@@ -61,7 +65,9 @@ export async function checkPlan(options: CheckPlanOptions): Promise<PlanCheck> {
     ...(plan.worker_consistency.script_hash ? { referenceHash: plan.worker_consistency.script_hash } : {}),
   };
   const layout = layoutRanks(facts, tuning);
-  const result = preflight(facts, { ...tuning, layout });
+  const a = plan.gradient_aggregation;
+  const aggregation = a ? { rule: a.rule, f: a.byzantine_f } : undefined;
+  const result = preflight(facts, { ...tuning, layout, ...(aggregation ? { aggregation } : {}) });
   const audit = openAudit(path);
   for (const c of result.checks)
     audit.log({
@@ -85,5 +91,9 @@ export async function checkPlan(options: CheckPlanOptions): Promise<PlanCheck> {
     overall_status: result.overall_status,
     checks: result.checks,
     divergent_workers: layout.consistency.divergent.map((d) => d.node),
+    code_changes: compareManifests(
+      plannedManifests(plan),
+      facts.code.nodes.filter((m) => plan.strategy.participating_nodes.includes(m.node)),
+    ),
   };
 }

@@ -1,16 +1,20 @@
 /**
  * The `train launch` use case: read and verify a plan (a tampered plan is refused, always), refuse
  * a plan whose pre-flight failed unless `force`, then either describe the exact commands
- * (`dryRun`) or run every rank, write `run-report.json` next to the plan and audit each decision.
+ * (`dryRun`) or hash the plan's code files again on every node (a change refuses the launch,
+ * `E_CODE_CHANGED`, unless `force`), run every rank, write `run-report.json` next to the plan and
+ * audit each decision.
  */
 import { dirname, join } from 'node:path';
 import { writeJsonAtomic } from '../../core/atomic-file.ts';
 import { MarshalError } from '../../core/errors.ts';
 import { openAudit } from '../audit.ts';
 import type { Launcher } from '../cluster.ts';
+import { type CodeChange, compareManifests, plannedManifests, probeCodeManifest } from '../code-manifest.ts';
 import { TRAINING_ERRORS } from '../errors.ts';
 import { buildRunReport, type RunReport } from '../launch/run-report.ts';
 import { prepareProcesses, runPlan } from '../launch/runner.ts';
+import type { Plan } from '../plan-schema.ts';
 import { checkNumberSetting, TRAINING_SETTINGS } from '../settings.ts';
 import { readPlanFile } from './read-plan-file.ts';
 
@@ -22,7 +26,10 @@ export interface LaunchPlanOptions {
   signal?: AbortSignal;
   /** Describe the commands instead of running them. */
   dryRun?: boolean;
-  /** Launch even though the plan's pre-flight failed (never overrides the tamper check). */
+  /**
+   * Launch even though the plan's pre-flight failed or its code changed on a node since planning
+   * (the run then ends `degraded`); never overrides the seal check.
+   */
   force?: boolean;
   /** Seconds the other ranks get once one finished cleanly (default in {@link TRAINING_SETTINGS}). */
   graceS?: number;
@@ -52,7 +59,7 @@ export type LaunchOutcome =
 export async function launchPlan(options: LaunchPlanOptions): Promise<LaunchOutcome> {
   const graceS = checkNumberSetting('graceS', options.graceS) ?? TRAINING_SETTINGS.graceS.default;
   const now = options.now ?? (() => new Date());
-  const { plan, path } = await readPlanFile(options.plan, { cwd: options.cwd });
+  const { plan, path } = await readPlanFile(options.plan, { cwd: options.cwd, env: options.env });
   const forced = options.force === true;
   const audit = openAudit(path);
   try {
@@ -89,6 +96,30 @@ export async function launchPlan(options: LaunchPlanOptions): Promise<LaunchOutc
         })),
       };
     }
+    // Right before starting: is the code on every node still what was planned?
+    const codeChanges = await verifyCode(plan, options);
+    if (codeChanges.length > 0) {
+      audit.log({
+        phase: 'code_check',
+        decision: forced ? 'forced' : 'refused',
+        changes: codeChanges.map((c) => ({ node: c.node, file: c.file, problem: c.problem })),
+        plan_sha256: plan.integrity.sha256,
+      });
+      if (!forced) {
+        const listed = codeChanges.map((c) => `${c.node}: ${c.file} ${c.problem}`).join('; ');
+        throw new MarshalError(
+          TRAINING_ERRORS.E_CODE_CHANGED,
+          `code changed since planning, not launching: ${listed}`,
+          {
+            details: {
+              changes: codeChanges.map((c) => ({ node: c.node, file: c.file, problem: c.problem })),
+              override: 'force',
+            },
+            hint: 're-plan to record the code as it is now, or set `force` to launch it anyway',
+          },
+        );
+      }
+    }
     audit.log({ phase: 'launch', decision: 'started', forced, plan_sha256: plan.integrity.sha256 });
     const startedAt = now().toISOString();
     const ranks = await runPlan(plan, {
@@ -106,6 +137,7 @@ export async function launchPlan(options: LaunchPlanOptions): Promise<LaunchOutc
       startedAt,
       finishedAt: now().toISOString(),
       forced,
+      codeChanges,
       ranks,
     });
     const reportPath = join(dirname(path), 'run-report.json');
@@ -120,4 +152,23 @@ export async function launchPlan(options: LaunchPlanOptions): Promise<LaunchOutc
   } finally {
     await audit.close();
   }
+}
+
+/** Hashes the plan's code files again on every participating node; the differences from the plan. */
+async function verifyCode(plan: Plan, options: LaunchPlanOptions): Promise<CodeChange[]> {
+  const nodes = plan.strategy.participating_nodes.map((name) => {
+    const r = plan.distributed_config.ranks.find((x) => x.node === name)!;
+    return {
+      name,
+      host: r.host,
+      transport: r.transport,
+      workdir: r.workdir,
+      python: r.python,
+      ssh: plan.cluster.ssh,
+    };
+  });
+  const current = await Promise.all(
+    nodes.map((n) => probeCodeManifest(n, plan.code.files, { env: options.env, signal: options.signal })),
+  );
+  return compareManifests(plannedManifests(plan), current);
 }

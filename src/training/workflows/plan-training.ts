@@ -15,11 +15,13 @@
 import { mkdir } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { writeJsonAtomic } from '../../core/atomic-file.ts';
+import { checkAggregation } from '../aggregation-plan.ts';
 import { openAudit } from '../audit.ts';
 import { loadCluster } from '../cluster.ts';
 import { readDataset } from '../dataset.ts';
 import { gatherFacts } from '../facts.ts';
 import { buildPlan } from '../plan.ts';
+import { loadPlanKey } from '../plan-key.ts';
 import type { Plan } from '../plan-schema.ts';
 import { checkNumberSetting, TRAINING_SETTINGS } from '../settings.ts';
 
@@ -36,6 +38,10 @@ export interface PlanTuning {
   chunkThreshold?: number;
   consistencyThreshold?: number;
   minFreeGb?: number;
+  /** Gradient rule of the ranks' robust_all_reduce (default mean). */
+  aggregation?: string;
+  /** Byzantine ranks the rule tolerates (default 0). */
+  byzantineF?: number;
 }
 
 export interface PlanTrainingOptions extends PlanTuning {
@@ -43,6 +49,11 @@ export interface PlanTrainingOptions extends PlanTuning {
   cluster: string;
   /** Training script, relative to each node's workdir. */
   script: string;
+  /**
+   * Extra code files (relative to each workdir) the plan lists with the script and the helper
+   * `marshal_train.py`: launch refuses to start when any of them changed on any node.
+   */
+  code?: readonly string[];
   /** A positive integer, or a dataset file (relative to `cwd`). */
   dataset: string;
   checkpointDir?: string;
@@ -69,6 +80,7 @@ export function plannerTuning(t: PlanTuning) {
   const chunkThreshold = checkNumberSetting('chunkThreshold', t.chunkThreshold);
   const consistencyThreshold = checkNumberSetting('consistencyThreshold', t.consistencyThreshold);
   return {
+    aggregation: checkAggregation(t.aggregation, t.byzantineF),
     minFreeBytes: (minFreeGb ?? TRAINING_SETTINGS.minFreeGb.default) * 2 ** 30,
     ...(globalBatchSize !== undefined ? { globalBatchSize } : {}),
     ...(chunkSize !== undefined ? { chunkSize } : {}),
@@ -100,8 +112,11 @@ export async function planTraining(options: PlanTrainingOptions): Promise<Planne
   const out = resolve(options.cwd, options.out ?? TRAINING_SETTINGS.out.default);
   const dataset = await readDataset(options.dataset, options.cwd);
   const cluster = await loadCluster(options.cluster, { cwd: options.cwd, env: options.env });
+  // Before any node is touched: a config directory that cannot hold the key fails here.
+  const key = await loadPlanKey(options.env, { create: true });
   const facts = await gatherFacts(cluster, {
     script: options.script,
+    ...(options.code ? { code: options.code } : {}),
     dataset,
     ...(options.checkpointDir !== undefined ? { checkpointDir: options.checkpointDir } : {}),
     calibration,
@@ -110,7 +125,7 @@ export async function planTraining(options: PlanTrainingOptions): Promise<Planne
     ...(options.signal ? { signal: options.signal } : {}),
     ...(options.onProgress ? { onProgress: options.onProgress } : {}),
   });
-  const plan = buildPlan(facts, { ...tuning, planDir: dirname(out) });
+  const plan = buildPlan(facts, { ...tuning, planDir: dirname(out), sealKey: key.key });
   await mkdir(dirname(out), { recursive: true });
   await writeJsonAtomic(out, plan);
   await auditPlan(out, plan);
