@@ -26,6 +26,8 @@ function collect(dir) {
 // their alphabetical order. A file missing here only runs later; a name that no longer exists is
 // ignored.
 const SLOWEST_FIRST = [
+  'test/training/multihost/train-multihost.test.ts',
+  'test/training/byzantine-run.test.ts',
   'test/supervisor/chaos.test.ts',
   'test/training/train-cli.test.ts',
   'test/supervisor/cli.test.ts',
