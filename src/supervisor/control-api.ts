@@ -164,13 +164,13 @@ async function route(
       return handleLogs(req, res, url, options.logFile, closing, options.followIntervalMs ?? 250);
     case '/restart':
       await options.target.restart();
-      return send(res, 202, { status: 'restart_requested', message: 'restarting the server' });
+      return send(res, 200, { status: 'restart_requested', message: 'restarting the server' });
     case '/switch':
       return handleSwitch(res, body, options.target);
     default:
       send(
         res,
-        202,
+        200,
         path === '/kill' ? { status: 'shutting_down', message: 'stopping' } : { status: 'stopping' },
       );
       // Answer first: stopping closes this server.

@@ -82,7 +82,7 @@ describe("the control server as ComfyGit's panel and observer call it", () => {
 
     // The Restart dialog: a new child answers.
     const restart = await python('POST', `${base}/restart`);
-    assert.equal(restart.status, 202);
+    assert.equal(restart.status, 200);
     assert.equal((restart.body as { status: string }).status, 'restart_requested');
     await waitFor('a new child', async () => {
       const s = await statusJson(tw.root);
@@ -95,7 +95,7 @@ describe("the control server as ComfyGit's panel and observer call it", () => {
 
     // Kill: the supervisor ends and withdraws its advertisement.
     const kill = await python('POST', `${base}/kill`);
-    assert.equal(kill.status, 202);
+    assert.equal(kill.status, 200);
     assert.equal((kill.body as { status: string }).status, 'shutting_down');
     const end = await sup.exited;
     assert.equal(end.code, 0, end.stderr);
