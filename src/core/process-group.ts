@@ -2,10 +2,10 @@
  * Process-group primitives. Children started by {@link spawnProcess} lead their own group
  * (pgid = pid), so one signal reaches the child and everything it started.
  */
-import { readdirSync, readFileSync } from 'node:fs';
 import { sleep } from './async.ts';
 import { deadline } from './deadline.ts';
 import { TimeoutError } from './errors.ts';
+import { listProcStats } from './process-identity.ts';
 
 /** Bound on waiting after SIGKILL: only an uninterruptible (D-state) process can exceed it. */
 const KILL_WAIT_MS = 30_000;
@@ -33,27 +33,9 @@ export function killProcessGroup(pgid: number, sig: NodeJS.Signals | number = 'S
 
 /** True when /proc lists a member of `pgid` that is not a zombie; undefined when /proc is unusable. */
 function groupHasLiveMember(pgid: number): boolean | undefined {
-  let entries: string[];
-  try {
-    entries = readdirSync('/proc');
-  } catch {
-    return undefined;
-  }
-  for (const name of entries) {
-    if (!/^\d+$/.test(name)) continue;
-    let stat: string;
-    try {
-      stat = readFileSync(`/proc/${name}/stat`, 'utf8');
-    } catch {
-      continue; // exited while we scanned
-    }
-    // Fields after the parenthesised command name: state, ppid, pgrp, ...
-    const fields = stat
-      .slice(stat.lastIndexOf(')') + 1)
-      .trim()
-      .split(/\s+/);
-    if (Number(fields[2]) === pgid && fields[0] !== 'Z' && fields[0] !== 'X') return true;
-  }
+  const table = listProcStats();
+  if (table === undefined) return undefined;
+  for (const p of table.values()) if (p.pgrp === pgid && p.live) return true;
   return false;
 }
 

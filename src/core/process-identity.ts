@@ -6,7 +6,7 @@
  * the life of a process and a new process reusing the PID gets a later one. On other platforms
  * {@link processStartTime} returns undefined and identity falls back to liveness only.
  */
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 
 /** Who a lock or PID file belongs to. `processStartTime` is null where the platform cannot tell. */
@@ -58,6 +58,56 @@ export function parseStatStartTime(stat: string): number | undefined {
   if (value === undefined || !/^\d+$/.test(value)) return undefined;
   const n = Number(value);
   return Number.isSafeInteger(n) ? n : undefined;
+}
+
+/** The /proc/<pid>/stat fields the supervisor and the process-group helpers read. */
+export interface ProcStat {
+  pid: number;
+  /** Field 3: R, S, D, Z (zombie), X (dead), ... */
+  state: string;
+  ppid: number;
+  pgrp: number;
+  /** Field 22, clock ticks since boot. */
+  startTime: number;
+  /** Neither a zombie nor dead. */
+  live: boolean;
+}
+
+/** Parses a /proc/<pid>/stat line; undefined when malformed. Pure. */
+export function parseProcStat(pid: number, stat: string): ProcStat | undefined {
+  const f = fieldsAfterComm(stat);
+  const state = f?.[0];
+  if (f === undefined || state === undefined || state === '') return undefined;
+  const [ppid, pgrp, startTime] = [Number(f[4 - 3]), Number(f[5 - 3]), Number(f[22 - 3])];
+  if (![ppid, pgrp, startTime].every(Number.isSafeInteger)) return undefined;
+  return { pid, state, ppid, pgrp, startTime, live: state !== 'Z' && state !== 'X' };
+}
+
+/** The stat fields of `pid`, or undefined (gone, malformed, or not Linux). */
+export function readProcStat(pid: number): ProcStat | undefined {
+  const stat = readStat(pid);
+  return stat === undefined ? undefined : parseProcStat(pid, stat);
+}
+
+/**
+ * Every process in /proc with its stat fields (a process that exits during the scan is left out);
+ * undefined when /proc cannot be listed.
+ */
+export function listProcStats(): Map<number, ProcStat> | undefined {
+  if (process.platform !== 'linux') return undefined;
+  let names: string[];
+  try {
+    names = readdirSync('/proc');
+  } catch {
+    return undefined;
+  }
+  const table = new Map<number, ProcStat>();
+  for (const name of names) {
+    if (!/^\d+$/.test(name)) continue;
+    const entry = readProcStat(Number(name));
+    if (entry !== undefined) table.set(entry.pid, entry);
+  }
+  return table;
 }
 
 /** Start time of `pid` in clock ticks since boot (Linux), or undefined (no such process, or not Linux). */

@@ -12,7 +12,7 @@
  */
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { isProcessAlive } from '../core/process-identity.ts';
+import { isProcessAlive, readProcStat } from '../core/process-identity.ts';
 
 /** Where this process sits in the cgroup v2 hierarchy, as a directory. */
 export interface OwnCgroup {
@@ -167,13 +167,7 @@ export class CgroupLeaf {
 }
 
 function isZombie(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
-    return state === 'Z' || state === 'X';
-  } catch {
-    return true; // gone
-  }
+  return readProcStat(pid)?.live !== true; // a zombie, dead, or gone
 }
 
 /** Removes empty `marshal.<pid>.*` leaves whose supervisor is gone (a populated one stays). */

@@ -20,9 +20,10 @@
  * child would change the child's pid and exit status), so that gap is documented, not hidden.
  */
 import { randomBytes } from 'node:crypto';
-import { readdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { sleep } from '../core/async.ts';
 import { killProcessGroup, type TerminationTarget, terminateTarget } from '../core/process-group.ts';
+import { listProcStats, type ProcStat, readProcStat } from '../core/process-identity.ts';
 import { CgroupLeaf } from './cgroup.ts';
 
 /** The environment variable holding a generation's cookie. */
@@ -37,48 +38,6 @@ export interface TreeSpec {
   cgroup: string | null;
   pid: number | null;
   startTime: number | null;
-}
-
-interface ProcEntry {
-  pid: number;
-  ppid: number;
-  pgrp: number;
-  startTime: number;
-  live: boolean;
-}
-
-/** Every process in /proc (zombies marked not live). */
-function readProcTable(): Map<number, ProcEntry> {
-  const table = new Map<number, ProcEntry>();
-  let names: string[];
-  try {
-    names = readdirSync('/proc');
-  } catch {
-    return table;
-  }
-  for (const name of names) {
-    if (!/^\d+$/.test(name)) continue;
-    let stat: string;
-    try {
-      stat = readFileSync(`/proc/${name}/stat`, 'utf8');
-    } catch {
-      continue; // exited while we scanned
-    }
-    // After the parenthesised command: state(3) ppid(4) pgrp(5) ... starttime(22).
-    const f = stat
-      .slice(stat.lastIndexOf(')') + 2)
-      .trim()
-      .split(' ');
-    const pid = Number(name);
-    table.set(pid, {
-      pid,
-      ppid: Number(f[1]),
-      pgrp: Number(f[2]),
-      startTime: Number(f[19]),
-      live: f[0] !== 'Z' && f[0] !== 'X',
-    });
-  }
-  return table;
 }
 
 /** One child generation's process tree (see the module comment). */
@@ -181,7 +140,7 @@ export class ChildTree implements TerminationTarget {
     // In a leaf the kernel keeps the list (forks included; leaving it takes a deliberate write to
     // another cgroup.procs): one small file instead of a scan of every process.
     if (this.#leaf && !this.#leaf.selfInside) return this.#leaf.members();
-    const table = readProcTable();
+    const table = listProcStats() ?? new Map<number, ProcStat>();
     const found = new Set<number>();
     const add = (pid: number): void => {
       const e = table.get(pid);
@@ -276,7 +235,7 @@ export class ChildTree implements TerminationTarget {
     const pid = this.#pid;
     if (pid === null) return;
     for (;;) {
-      const e = readProcTable().get(pid);
+      const e = readProcStat(pid);
       if (!e?.live || (this.#startTime !== null && e.startTime !== this.#startTime)) return;
       await sleep(this.pollMs);
     }

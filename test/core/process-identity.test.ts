@@ -12,6 +12,8 @@ import {
   identityStatus,
   isProcessAlive,
   isSameLiveProcess,
+  listProcStats,
+  parseProcStat,
   parseStatStartTime,
   processStartTime,
 } from '../../src/core/process-identity.ts';
@@ -198,5 +200,32 @@ describe('identity', () => {
     const foreign = { ...childIdentity, host: `${hostname()}-elsewhere` };
     assert.equal(identityStatus(foreign), 'foreign');
     assert.equal(isSameLiveProcess(foreign), true);
+  });
+});
+
+describe('parseProcStat / listProcStats', () => {
+  it('splits after the last parenthesis of a command name holding spaces and parentheses', () => {
+    const fields = Array.from({ length: 50 }, (_, i) => String(i + 3));
+    fields[0] = 'Z';
+    fields[1] = '77';
+    fields[2] = '88';
+    fields[19] = '123456';
+    assert.deepEqual(parseProcStat(9, `9 (a) (b c) ${fields.join(' ')}`), {
+      pid: 9,
+      state: 'Z',
+      ppid: 77,
+      pgrp: 88,
+      startTime: 123456,
+      live: false,
+    });
+    assert.equal(parseProcStat(9, '9 no-parenthesis S 1 2'), undefined);
+    assert.equal(parseProcStat(9, '9 (x) S one 2 3'), undefined);
+  });
+
+  it('lists this process with its parent and group', { skip: !linux && 'needs /proc' }, () => {
+    const self = listProcStats()?.get(process.pid);
+    assert.ok(self?.live);
+    assert.equal(self.ppid, process.ppid);
+    assert.equal(self.startTime, processStartTime(process.pid));
   });
 });
