@@ -11,7 +11,8 @@
  * One run has at most 64 agents (`SETTINGS.agents`); N = 256 is four runs of 64 at once in one
  * process (sharing the endpoint limiter), and four minimal runs of 64 at once.
  *
- * Run: npm run bench -- heavy   (or node --import tsx bench/heavy.bench.ts [latencyMs])
+ * Run: npm run bench -- heavy   (or node --import tsx bench/heavy.bench.ts [latencyMs]);
+ * MARSHAL_BENCH_N=64,256 limits the sizes.
  */
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
@@ -24,7 +25,8 @@ import { runHeavy } from '../src/agents/run-heavy.ts';
 
 const SELF = fileURLToPath(import.meta.url);
 const SERVER = fileURLToPath(new URL('../src/testing/fake-openai-server.ts', import.meta.url));
-const SIZES = [4, 16, 64, 256];
+// MARSHAL_BENCH_N=256 (or 4,16) measures only those sizes.
+const SIZES = (process.env.MARSHAL_BENCH_N ?? '4,16,64,256').split(',').map(Number);
 const MAX_PER_RUN = 64;
 const RUNS = 3;
 const QUESTION = 'How do heavy runs scale?';

@@ -3,10 +3,13 @@
 Runs forward + backward + SGD steps on a small MLP with random data for MARSHAL_BENCH_DURATION
 seconds (default 5) after a short warm-up, and prints one JSON line as the last line of stdout:
 
-    {"throughput": <examples/s>, "memory_gb": <peak RSS GiB>, "latency_ms": <mean step ms>}
+    {"throughput": <examples/s>, "memory_gb": <peak RSS GiB>, "latency_ms": <mean step ms>,
+     "model": "mlp-64-256-1-sgd", "batch": <MARSHAL_BENCH_BATCH>}
 
-Any benchmark that prints that line as its last stdout line can replace this one
-(`marshal train calibrate --benchmark my_bench.py`).
+`model` and `batch` (optional for other benchmarks) say what was measured: the calibration report
+records them per node, and the `hardware_layer` pre-flight check warns when nodes ran different
+ones (their throughputs would not compare). Any benchmark that prints that line as its last stdout
+line can replace this one (`marshal train calibrate --benchmark my_bench.py`).
 """
 
 import json
@@ -14,6 +17,10 @@ import os
 import resource
 import sys
 import time
+
+
+# Names the network below; change it with the network, so old calibrations stop comparing.
+MODEL = "mlp-64-256-1-sgd"
 
 
 def main() -> int:
@@ -57,6 +64,8 @@ def main() -> int:
                 "throughput": steps * batch / elapsed,
                 "memory_gb": rss_bytes / 2**30,
                 "latency_ms": elapsed / steps * 1000.0,
+                "model": MODEL,
+                "batch": batch,
             }
         )
     )

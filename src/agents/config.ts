@@ -100,6 +100,11 @@ async function restrictUntrusted(config: MarshalConfig, dir: string): Promise<st
     delete config.provider.claudeBinary;
     ignored.push('provider.claudeBinary');
   }
+  // A model URI is a download of gigabytes; a path may point anywhere on the machine.
+  if (config.provider?.modelFile !== undefined) {
+    delete config.provider.modelFile;
+    ignored.push('provider.modelFile');
+  }
   for (const [i, agent] of (config.heavy?.perAgent ?? []).entries()) {
     for (const key of ['baseUrl', 'apiKeyEnv'] as const) {
       if (agent[key] !== undefined) {

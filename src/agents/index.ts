@@ -40,6 +40,7 @@ export {
 } from './events.ts';
 export { type FailFast, failFast } from './fail-fast.ts';
 export {
+  type AskOutcome,
   type JobOptions,
   type LoadedAgentSettings,
   loadAgentSettings,

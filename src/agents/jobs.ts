@@ -6,6 +6,7 @@
 import { deadline } from '../core/deadline.ts';
 import { MarshalError } from '../core/errors.ts';
 import type { AgentOutcome } from './agent-outcome.ts';
+import { type BudgetOptions, type BudgetStop, RunBudget } from './budget.ts';
 import { type LoadedConfig, loadMarshalConfig } from './config.ts';
 import { AGENT_ERRORS } from './errors.ts';
 import type { EventSink } from './events.ts';
@@ -77,15 +78,7 @@ export function runHeavyFromSettings(
     workspace: settings.workspace,
     prompts: settings.prompts,
     perAgent: settings.perAgent,
-    ...(settings.maxCostUsd === undefined && settings.maxTokensTotal === undefined
-      ? {}
-      : {
-          budget: {
-            maxCostUsd: settings.maxCostUsd,
-            maxTokensTotal: settings.maxTokensTotal,
-            reserve: settings.budgetReserve,
-          },
-        }),
+    ...(budgetOf(settings) ? { budget: budgetOf(settings) } : {}),
     signal: options.signal,
     onEvent: options.onEvent,
   });
@@ -100,15 +93,18 @@ export async function runAskFromSettings(
   settings: AgentSettings,
   runtime: AgentRuntime,
   options: JobOptions = {},
-): Promise<AgentOutcome> {
+): Promise<AskOutcome> {
   const ms = Math.min(settings.timeoutMs, settings.agentTimeoutMs ?? Number.POSITIVE_INFINITY);
   // A refused key or model ends the answer with one E_LLM_REFUSED (exit 2), not "no answer".
   const guard = failFast(runtime.model);
-  const d = deadline(ms, [options.signal, guard.signal], 'the answer');
+  // One agent and no combine step: the whole budget is the agent's (no reserve).
+  const budgetOptions = budgetOf(settings);
+  const budget = budgetOptions ? new RunBudget({ ...budgetOptions, reserve: 0 }) : undefined;
+  const d = deadline(ms, [options.signal, guard.signal, budget?.signal], 'the answer');
   try {
-    const outcome = await runAgent({
+    const outcome: AskOutcome = await runAgent({
       id: 'agent-1',
-      model: guard.model,
+      model: budget ? budget.workModel(guard.model) : guard.model,
       modelId: settings.model,
       systemPrompt: settings.prompts.system,
       originalQuestion: question,
@@ -124,17 +120,34 @@ export async function runAskFromSettings(
     });
     const refusal = guard.refusal();
     if (refusal !== undefined) throw refusal;
+    if (budget) outcome.stoppedBy = budget.stopped ?? null;
     return outcome;
   } finally {
     d.clear();
   }
 }
 
+/** What `ask` produced: the agent's outcome and, with a budget, whether the budget stopped it. */
+export interface AskOutcome extends AgentOutcome {
+  /** With a budget: which budget stopped the answer (null when none was reached). */
+  stoppedBy?: BudgetStop | null;
+}
+
+/** The run's budget options from its settings (undefined: no budget). */
+function budgetOf(settings: AgentSettings): BudgetOptions | undefined {
+  if (settings.maxCostUsd === undefined && settings.maxTokensTotal === undefined) return undefined;
+  return {
+    maxCostUsd: settings.maxCostUsd,
+    maxTokensTotal: settings.maxTokensTotal,
+    reserve: settings.budgetReserve,
+  };
+}
+
 /**
  * E_NO_ANSWER (exit 3) when a heavy result has no answer (not even partial work) or an ask
  * outcome has no answer (ok, or truncated with its partial text); else undefined.
  */
-export function noAnswerError(result: HeavyResult | AgentOutcome): MarshalError | undefined {
+export function noAnswerError(result: HeavyResult | AskOutcome): MarshalError | undefined {
   if ('agents' in result) {
     if (result.answer !== null) return undefined;
     const counts = result.agents.map((a) => `${a.id}: ${a.status}`).join(', ');
@@ -142,8 +155,10 @@ export function noAnswerError(result: HeavyResult | AgentOutcome): MarshalError 
       details: { statuses: result.agents.map((a) => a.status) },
     });
   }
-  // A truncated answer is still an answer (shown with a warning).
+  // A truncated answer is still an answer (shown with a warning), and so is the partial text of
+  // an answer its budget stopped.
   if (result.status === 'ok' || (result.status === 'truncated' && result.answer !== null)) return undefined;
+  if ('stoppedBy' in result && result.stoppedBy && result.answer !== null) return undefined;
   return new MarshalError(AGENT_ERRORS.E_NO_ANSWER, `no answer: ${result.status}`, {
     details: { statuses: [result.status] },
   });

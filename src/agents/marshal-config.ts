@@ -95,6 +95,8 @@ export const marshalConfigSchema = z.strictObject({
       kind: configField('provider'),
       baseUrl: configField('baseUrl'),
       model: configField('model'),
+      modelFile: configField('modelFile'),
+      threads: configField('threads'),
       // A key pasted here by mistake must not end up in an error message: `secret` keeps the
       // value out of it (core config errors), as checkApiKeyEnv does for --api-key-env.
       apiKeyEnv: apiKeyEnvField,
@@ -147,6 +149,14 @@ export const marshalConfigSchema = z.strictObject({
         .describe('overrides for agent 1, 2, ... in order'),
     })
     .optional(),
+  budget: z
+    .strictObject({
+      maxCost: configField('maxCost'),
+      maxTokensTotal: configField('maxTokensTotal'),
+      reserve: configField('budgetReserve'),
+    })
+    .optional()
+    .describe('budgets of every heavy run and every ask answer (flags win)'),
   tools: z
     .strictObject({
       workspace: z.string().min(1).optional().describe('root of the file tools (relative to this file)'),

@@ -54,6 +54,8 @@ export interface AgentSettings {
   claudeBinary: string | undefined;
   /** provider local: the .gguf path (absolute) or model URI. */
   modelFile: string | undefined;
+  /** provider local: CPU threads (undefined: the engine's default). */
+  threads?: number | undefined;
   /** `mcp.servers` of the config (dropped from an untrusted one); their `cwd` default is `configDir`. */
   mcpServers: Record<string, McpServerConfig>;
   /** Directory of the config file (cwd without one): where relative MCP paths resolve. */
@@ -106,6 +108,9 @@ export interface AgentSettings {
 /** The model of `provider: claude-code` when none is given (a Claude Code alias). */
 export const CLAUDE_CODE_DEFAULT_MODEL = 'sonnet';
 
+/** A model URI node-llama-cpp downloads (as providers/local.ts isModelUri). */
+const MODEL_URI = /^(hf:|huggingface:|https?:\/\/)/i;
+
 const ms = (s: number | undefined) => (s === undefined ? undefined : Math.round(s * 1000));
 
 /**
@@ -129,10 +134,11 @@ export function resolveSettings(flags: SettingFlags, loaded: LoadedConfig, cwd: 
   return {
     provider,
     claudeBinary: c.provider?.claudeBinary,
-    modelFile:
-      flags.modelFile === undefined || /^(hf:|huggingface:|https?:\/\/)/i.test(flags.modelFile)
-        ? flags.modelFile
-        : resolve(cwd, flags.modelFile),
+    // A model URI stays as it is; a path resolves against cwd (flag) or the config's directory.
+    modelFile: MODEL_URI.test(flags.modelFile ?? c.provider?.modelFile ?? '')
+      ? (flags.modelFile ?? c.provider?.modelFile)
+      : path(flags.modelFile, c.provider?.modelFile),
+    threads: c.provider?.threads,
     mcpServers: c.mcp?.servers ?? {},
     configDir: base,
     baseUrl: flags.baseUrl ?? c.provider?.baseUrl ?? SETTINGS.baseUrl.default,
@@ -174,10 +180,13 @@ export function resolveSettings(flags: SettingFlags, loaded: LoadedConfig, cwd: 
     trace: path(flags.trace, c.output?.trace),
     traceAppend: flags.traceAppend ?? c.output?.traceAppend ?? false,
     stream: flags.stream ?? SETTINGS.stream.default,
-    maxCostUsd: flags.maxCost === undefined ? undefined : checkSetting('maxCost', flags.maxCost),
+    // A flag replaces the config's budget of the same kind; the other kind still applies.
+    maxCostUsd: flags.maxCost === undefined ? c.budget?.maxCost : checkSetting('maxCost', flags.maxCost),
     maxTokensTotal:
-      flags.maxTokensTotal === undefined ? undefined : checkSetting('maxTokensTotal', flags.maxTokensTotal),
-    budgetReserve: SETTINGS.budgetReserve.default,
+      flags.maxTokensTotal === undefined
+        ? c.budget?.maxTokensTotal
+        : checkSetting('maxTokensTotal', flags.maxTokensTotal),
+    budgetReserve: c.budget?.reserve ?? SETTINGS.budgetReserve.default,
   };
 }
 

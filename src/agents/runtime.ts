@@ -16,7 +16,7 @@
  */
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { InvalidInputError } from '../core/errors.ts';
 import { MARK_TASK_COMPLETE } from './execute-tool-call.ts';
@@ -187,7 +187,7 @@ export async function createAgentRuntime(
       const key = specKey(spec);
       let model = built.get(key);
       if (model === undefined) {
-        model = await buildModel(spec, settings, options.env, toolSet, keys, temp, closers);
+        model = await buildModel(spec, settings, options.env, toolSet, keys, temp, closers, options.signal);
         built.set(key, model);
       }
       return model;
@@ -233,23 +233,25 @@ async function buildModel(
   keys: string[],
   temp: string[],
   closers: Array<() => Promise<void>>,
+  signal: AbortSignal | undefined,
 ): Promise<ChatModel> {
   if (spec.provider === 'local') {
-    const local = await createLocalModel({ modelFile: settings.modelFile, cwd: settings.workspace, env });
+    const local = await createLocalModel({
+      modelFile: settings.modelFile,
+      cwd: settings.workspace,
+      env,
+      threads: settings.threads,
+      signal,
+    });
     closers.push(() => local.close());
     return local;
   }
   if (spec.provider === 'claude-code') {
     findClaudeBinary(settings.claudeBinary, settings.workspace, env);
+    // Every tool of the run but mark_task_complete (Claude Code ends on its own): the built-in
+    // ones, --tools-dir's and the mcp.servers' (`marshal mcp serve` proxies those, as SERVER__TOOL).
     const served = new Set(
-      toolSet.tools
-        .names()
-        .filter(
-          (n) =>
-            n !== MARK_TASK_COMPLETE &&
-            toolSet.toolSources[n] !== undefined &&
-            !toolSet.toolSources[n]!.startsWith('mcp:'),
-        ),
+      toolSet.tools.names().filter((n) => n !== MARK_TASK_COMPLETE && toolSet.toolSources[n] !== undefined),
     );
     const dir = await mkdtemp(join(tmpdir(), 'marshal-serve-'));
     temp.push(dir);
@@ -295,6 +297,18 @@ export async function mcpServeCommand(settings: AgentSettings, dir: string): Pro
     allowSecretFiles: settings.allowSecretFiles,
     ...(settings.search === undefined ? {} : { search: settings.search }),
   };
-  await writeFile(file, JSON.stringify({ tools }, null, 2), { mode: 0o600 });
-  return { command: process.execPath, args: [MARSHAL_BIN, 'mcp', 'serve', '-c', file] };
+  // The run's MCP servers (already through the trust policy), their working directories made
+  // absolute: relative ones meant the original config's directory, not this temporary one.
+  const servers = Object.fromEntries(
+    Object.entries(settings.mcpServers).map(([name, server]) => [
+      name,
+      server.command === undefined
+        ? server
+        : { ...server, cwd: resolve(settings.configDir, server.cwd ?? '.') },
+    ]),
+  );
+  const config = Object.keys(servers).length === 0 ? { tools } : { tools, mcp: { servers } };
+  await writeFile(file, JSON.stringify(config, null, 2), { mode: 0o600 });
+  const proxy = Object.keys(servers).length === 0 ? [] : ['--proxy-mcp'];
+  return { command: process.execPath, args: [MARSHAL_BIN, 'mcp', 'serve', '-c', file, ...proxy] };
 }

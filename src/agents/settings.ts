@@ -46,6 +46,10 @@ export const SETTINGS = {
     schema: z.string().min(1),
     help: 'provider local: the GGUF model, a file path or a model URI (hf:user/repo/file.gguf, fetched on first use only when given)',
   },
+  threads: {
+    schema: z.int().min(1).max(1024),
+    help: "provider local: CPU threads for generation; default the engine's (all cores)",
+  },
   model: { schema: z.string().min(1), default: DEFAULT_MODEL, help: 'model id' },
   baseUrl: {
     schema: httpUrl,

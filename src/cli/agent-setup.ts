@@ -38,6 +38,7 @@ import { withFlagNames as renameSettings } from './setting-flags.ts';
 const FLAG_OF: Partial<Record<string, string>> = {
   provider: 'provider',
   model: 'model',
+  modelFile: 'model-file',
   baseUrl: 'base-url',
   agents: 'agents',
   strategy: 'strategy',
@@ -123,6 +124,12 @@ export const AGENT_OPTIONS: Record<string, OptionSpec> = {
   },
 };
 
+/** The budget flags of heavy and ask (also `budget:` in marshal.yaml). */
+export const BUDGET_OPTIONS: Record<string, OptionSpec> = {
+  'max-cost': settingOption('maxCost', 'usd'),
+  'max-tokens-total': settingOption('maxTokensTotal', 'n'),
+};
+
 export const HEAVY_OPTIONS: Record<string, OptionSpec> = {
   agents: {
     ...settingOption('agents', 'N', 'n'),
@@ -130,8 +137,7 @@ export const HEAVY_OPTIONS: Record<string, OptionSpec> = {
   },
   strategy: settingOption('strategy', 'name'),
   'decompose-timeout': settingOption('decomposeTimeout', 'seconds'),
-  'max-cost': settingOption('maxCost', 'usd'),
-  'max-tokens-total': settingOption('maxTokensTotal', 'n'),
+  ...BUDGET_OPTIONS,
   ...AGENT_OPTIONS,
 };
 

@@ -3,9 +3,9 @@
  * a REPL. Without a TTY: the question is read from stdin.
  */
 import {
-  type AgentOutcome,
   type AgentRuntime,
   type AgentSettings,
+  type AskOutcome,
   createAgentRuntime,
   type EventSink,
   noAnswerError,
@@ -15,6 +15,7 @@ import { deadline, ExitCode, sanitizeForTerminal, UsageError } from '../core/ind
 import {
   AGENT_EXIT_CODES,
   AGENT_OPTIONS,
+  BUDGET_OPTIONS,
   createSinks,
   loadSettings,
   streamsAnswer,
@@ -29,12 +30,12 @@ import { MAX_STDIN_QUESTION_BYTES, readQuestion } from './read-question.ts';
 import { formatEventLine } from './render/event-line.ts';
 
 /** The `--json` document of `ask`. */
-export function askJson(outcome: AgentOutcome) {
+export function askJson(outcome: AskOutcome) {
   const { id: _id, ...rest } = outcome;
   return rest;
 }
 
-function printOutcome(io: Io, outcome: AgentOutcome, json: boolean, answerStream?: AnswerStream): void {
+function printOutcome(io: Io, outcome: AskOutcome, json: boolean, answerStream?: AnswerStream): void {
   if (json) {
     printJson(io, askJson(outcome));
     return;
@@ -47,6 +48,12 @@ function printOutcome(io: Io, outcome: AgentOutcome, json: boolean, answerStream
     io.stderr.write(
       `${style.yellow(outcome.status)}${outcome.error ? `: ${sanitizeForTerminal(outcome.error.message)}` : ''}\n`,
     );
+  }
+  if (outcome.stoppedBy) {
+    const b = outcome.stoppedBy;
+    const flag = b.budget === 'maxCost' ? `--max-cost $${b.limit}` : `--max-tokens-total ${b.limit}`;
+    const kept = outcome.answer === null ? '' : '; the answer is its partial text';
+    io.stderr.write(`${style.yellow(`warning: the budget (${flag}) stopped the agent${kept}`)}\n`);
   }
   if (outcome.answer !== null && !streamed)
     io.stdout.write(`${sanitizeForTerminal(outcome.answer, true).trimEnd()}\n`);
@@ -68,6 +75,8 @@ async function runAskCommand(ctx: CommandContext): Promise<number> {
   const runtime = await createAgentRuntime(settings, {
     env: io.env,
     onToolSkipped: toolWarning(ctx),
+    // Ctrl-C also stops what starting takes: MCP servers listing their tools, a model download.
+    signal: ctx.signal,
   }).catch((error: unknown) => {
     throw withFlagNames(error);
   });
@@ -84,7 +93,7 @@ async function runAskCommand(ctx: CommandContext): Promise<number> {
   const answerStream = streamsAnswer(ctx)
     ? createAnswerStream(io, (e) => e.scope === 'agent-1', 'agent-1')
     : undefined;
-  let outcome: AgentOutcome;
+  let outcome: AskOutcome;
   try {
     outcome = await runAskFromSettings(question, settings, runtime, {
       signal: ctx.signal,
@@ -155,13 +164,17 @@ export const askCommand: CommandSpec = {
     'mark_task_complete) and any from --tools-dir. With no question and a terminal on stdin it',
     'starts a REPL (quit, exit, bye or Ctrl-D leave; Ctrl-C cancels the current answer only);',
     `with no question and piped stdin it reads the question from stdin (at most ${MAX_STDIN_QUESTION_BYTES / 1024} KiB).`,
+    '--max-cost / --max-tokens-total (or budget: in marshal.yaml) bound each answer: once reached no',
+    'new call starts, the running one is cancelled, and its partial text is the answer (exit 0, with',
+    'a warning; --json says stoppedBy).',
   ].join('\n'),
-  options: AGENT_OPTIONS,
+  options: { ...BUDGET_OPTIONS, ...AGENT_OPTIONS },
   positionals: { min: 0, max: Number.MAX_SAFE_INTEGER, names: '[<question>]' },
   exitCodes: AGENT_EXIT_CODES,
   examples: [
     'marshal ask "What is 2**10 + 3?"',
     'echo "Summarise README.md" | marshal ask --workspace .',
+    'marshal ask --max-tokens-total 5000 "Explain TCP slow start"',
     'marshal ask',
   ],
   run: runAskCommand,

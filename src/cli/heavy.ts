@@ -105,6 +105,8 @@ async function runHeavyCommand(ctx: CommandContext): Promise<number> {
   const runtime = await createAgentRuntime(settings, {
     env: ctx.io.env,
     onToolSkipped: toolWarning(ctx),
+    // Ctrl-C also stops what starting takes: MCP servers listing their tools, a model download.
+    signal: ctx.signal,
   }).catch((error: unknown) => {
     throw withFlagNames(error);
   });

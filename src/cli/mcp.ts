@@ -25,11 +25,19 @@ export const mcpServeCommand: CommandSpec = {
   usage: 'mcp serve [options]',
   description: [
     'Speaks MCP (JSON-RPC, newline-delimited) on stdin/stdout until stdin closes or SIGINT/SIGTERM.',
-    'Serves the built-in tools and the tools directory (not mark_task_complete, not the tools of',
-    'mcp.servers), with the safety settings of `heavy`: write_file only with --allow-write.',
-    'Warnings go to stderr.',
+    'Serves the built-in tools and the tools directory (not mark_task_complete), with the safety',
+    'settings of `heavy`: write_file only with --allow-write. With --proxy-mcp it also serves the',
+    "tools of the config's mcp.servers as SERVER__TOOL, starting those servers (the Claude Code",
+    'provider uses this to give claude the same tools as the other agents). Warnings go to stderr.',
   ].join('\n'),
-  options: { ...TOOL_OPTIONS },
+  options: {
+    ...TOOL_OPTIONS,
+    'proxy-mcp': {
+      type: 'boolean',
+      description: "also serve the tools of the config's mcp.servers (SERVER__TOOL)",
+      defaultText: 'off',
+    },
+  },
   examples: [
     'marshal mcp serve --workspace ./project',
     '{"mcpServers": {"marshal": {"command": "marshal", "args": ["mcp", "serve", "--workspace", "/abs/project"]}}}',
@@ -43,7 +51,11 @@ export const mcpServeCommand: CommandSpec = {
     const { settings } = await loadSettings(ctx);
     let set: ToolSet;
     try {
-      set = await createToolSet(settings, { env: ctx.io.env, onToolSkipped: toolWarning(ctx), mcp: false });
+      set = await createToolSet(settings, {
+        env: ctx.io.env,
+        onToolSkipped: toolWarning(ctx),
+        mcp: ctx.values['proxy-mcp'] === true,
+      });
     } catch (error) {
       throw withFlagNames(error);
     }

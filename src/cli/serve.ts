@@ -61,11 +61,13 @@ async function runServeCommand(ctx: CommandContext): Promise<number> {
   const { settings: loaded } = await loadSettings(ctx);
   // Every upstream call streams, so a streamed request gets the combine step's tokens as they come.
   const settings = { ...loaded, stream: true };
-  const runtime = await createAgentRuntime(settings, { env: io.env, onToolSkipped: toolWarning(ctx) }).catch(
-    (error: unknown) => {
-      throw withFlagNames(error);
-    },
-  );
+  const runtime = await createAgentRuntime(settings, {
+    env: io.env,
+    onToolSkipped: toolWarning(ctx),
+    signal: ctx.signal,
+  }).catch((error: unknown) => {
+    throw withFlagNames(error);
+  });
   try {
     const token = envToken || randomBytes(24).toString('base64url');
     if (!isLoopback(host)) {

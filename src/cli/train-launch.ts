@@ -14,7 +14,8 @@ import { flagSetting, numberSetting, requiredSetting, trainOptions, withFlags } 
 export const trainLaunchCommand: CommandSpec = {
   name: 'train launch',
   summary: 'start every rank of a plan and write run-report.json',
-  usage: 'train launch --plan <plan.json> [--dry-run] [--force] [--grace <s>] [--json]',
+  usage:
+    'train launch --plan <plan.json> [--dry-run] [--force] [--grace <s>] [--max-restarts <k>] [--stall-factor <r>] [--stall-min <s>] [--json]',
   description: [
     'Refuses a plan whose seal (HMAC-SHA256 with your plan key) does not match (exit 2, always), a',
     'plan whose pre-flight failed (exit 5), and, after hashing them again on every node right',
@@ -26,14 +27,23 @@ export const trainLaunchCommand: CommandSpec = {
     'MARSHAL_STEPS and MARSHAL_PLAN. Output is prefixed with the rank (on stderr with --json).',
     'When one rank fails the others are stopped; ranks still running --grace seconds after one',
     'finished cleanly are stopped and flagged. run-report.json is always written next to the plan.',
+    'A rank that says it failed (MARSHAL_RANK_FAILED, printed by marshal_train) stops the others at',
+    'once, under every launcher. A rank with no progress for --stall-factor x the median step time',
+    '(at least --stall-min s) is flagged stalled and the run stopped; the ranks waiting for it in a',
+    'collective (MARSHAL_HEARTBEAT lines) are flagged waiting, not blamed.',
     '--dry-run prints each command POSIX-quoted: a pasted line runs exactly that argv.',
+    "Ranks also get MARSHAL_CHECKPOINT_DIR (the plan's checkpoint dir) and MARSHAL_RESTART_ATTEMPT.",
+    'With --max-restarts k, a failed job (a rank exited non-zero or by a signal) is started again as',
+    'a whole, up to k times, after a jittered backoff and a fresh code check; ranks resume from their',
+    'last complete checkpoint (marshal_train.resume()). The report lists every attempt.',
   ].join('\n'),
-  options: trainOptions(['plan', 'dryRun', 'force', 'graceS'], {
+  options: trainOptions(['plan', 'dryRun', 'force', 'graceS', 'maxRestarts', 'stallFactor', 'stallMinS'], {
     json: { type: 'boolean', description: 'print the run report (or the dry-run commands) as JSON' },
   }),
   examples: [
     'marshal train launch --plan plan.json --dry-run',
     'marshal train launch --plan plan.json --json',
+    'marshal train launch --plan plan.json --max-restarts 2',
   ],
   exitCodes: [
     [0, 'every rank finished and the results check out (status succeeded)'],
@@ -49,6 +59,9 @@ export const trainLaunchCommand: CommandSpec = {
     withFlags(async () => {
       const json = values.json === true;
       const graceS = numberSetting(values, 'graceS');
+      const stallFactor = numberSetting(values, 'stallFactor');
+      const stallMinS = numberSetting(values, 'stallMinS');
+      const maxRestarts = numberSetting(values, 'maxRestarts');
       const out = json ? io.stderr : io.stdout;
       const outcome = await launchPlan({
         plan: requiredSetting(values, 'plan'),
@@ -58,6 +71,9 @@ export const trainLaunchCommand: CommandSpec = {
         dryRun: flagSetting(values, 'dryRun'),
         force: flagSetting(values, 'force'),
         ...(graceS !== undefined ? { graceS } : {}),
+        ...(stallFactor !== undefined ? { stallFactor } : {}),
+        ...(stallMinS !== undefined ? { stallMinS } : {}),
+        ...(maxRestarts !== undefined ? { maxRestarts } : {}),
         onLine: (label, stream, line) => {
           (stream === 'stderr' ? io.stderr : out).write(`[${label}] ${sanitizeForTerminal(line)}\n`);
         },
@@ -115,6 +131,14 @@ function renderReport(io: Io, report: RunReport, reportPath: string): void {
       io.stdout,
       `rank ${r.rank} ${sanitizeForTerminal(r.node)}: exit ${r.exitCode ?? r.signal}, ${r.examplesProcessed}/${r.expectedExamples} examples${r.flags.length ? `, flags: ${r.flags.join(', ')}` : ''}`,
     );
+  }
+  const attempts = report.attempts ?? [];
+  if (attempts.length > 1) {
+    for (const a of attempts) {
+      const failed = a.failedRanks.length ? `, failed rank(s) ${a.failedRanks.join(', ')}` : '';
+      const resumed = a.resumedFromStep === null ? 'fresh start' : `resumed from step ${a.resumedFromStep}`;
+      println(io.stdout, `attempt ${a.attempt}: ${a.status} (${resumed}${failed})`);
+    }
   }
   const s = report.byzantine_suspects;
   if (s) {

@@ -23,6 +23,8 @@ export const trainPlanCommand: CommandSpec = {
     'Phases: pre-sync (sync.script), calibration (or --calibration <file> from `train calibrate',
     '--json`, or --skip-calibration for equal shares), script consistency (SHA-256 of --script in',
     "each node's workdir, majority hash, agreement >= 0.95), sharding, chunking, pre-flight.",
+    'With --calibration, --benchmark names the benchmark the file should have measured (default the',
+    'shipped one); hardware_layer warns when it measured another, or is older than 7 days.',
     '--dataset is a positive integer, or a file: non-empty lines of .jsonl/.txt, array length of .json.',
     "--aggregation and --byzantine-f set the ranks' robust_all_reduce rule (MARSHAL_AGGREGATION,",
     'MARSHAL_BYZANTINE_F); pre-flight fails when the world size cannot meet the rule (krum: n >= 2f + 3).',
@@ -102,9 +104,11 @@ function calibrationFrom(values: OptionValues): PlanCalibration {
   const skip = flagSetting(values, 'skipCalibration');
   if (file !== undefined && skip)
     throw new UsageError('--calibration and --skip-calibration exclude each other');
-  if (file !== undefined) return { mode: 'file', path: file };
-  if (skip) return { mode: 'skip' };
   const benchmark = stringSetting(values, 'benchmark');
+  // With a file, --benchmark names the benchmark the file should have measured.
+  if (file !== undefined)
+    return { mode: 'file', path: file, ...(benchmark !== undefined ? { benchmark } : {}) };
+  if (skip) return { mode: 'skip' };
   const durationS = numberSetting(values, 'durationS');
   const repeats = numberSetting(values, 'repeats');
   return {

@@ -9,6 +9,7 @@
  * `unknown` / null and callers fall back to plain probing.
  */
 import { readdir, readFile, readlink } from 'node:fs/promises';
+import { listProcStats, parseProcStat } from '../core/process-identity.ts';
 
 /** A LISTEN socket from /proc/net/tcp or tcp6. */
 export interface ListenSocket {
@@ -52,12 +53,8 @@ export async function listeningSockets(port: number): Promise<ListenSocket[] | n
 
 /** Process group (field 5) of a /proc/<pid>/stat line; undefined when malformed. Pure. */
 export function parseStatPgrp(stat: string): number | undefined {
-  const fields = stat
-    .slice(stat.lastIndexOf(')') + 1)
-    .trim()
-    .split(/\s+/);
-  const pgrp = Number(fields[2]);
-  return Number.isSafeInteger(pgrp) && pgrp > 0 ? pgrp : undefined;
+  const pgrp = parseProcStat(0, stat)?.pgrp;
+  return pgrp !== undefined && pgrp > 0 ? pgrp : undefined;
 }
 
 async function allPids(): Promise<number[]> {
@@ -68,17 +65,11 @@ async function allPids(): Promise<number[]> {
   }
 }
 
-/** PIDs whose process group is `pgid` (from /proc; empty when unusable). */
+/** PIDs whose process group is `pgid` (from /proc, zombies included; empty when unusable). */
 export async function groupMembers(pgid: number): Promise<number[]> {
-  const members: number[] = [];
-  for (const pid of await allPids()) {
-    try {
-      if (parseStatPgrp(await readFile(`/proc/${pid}/stat`, 'utf8')) === pgid) members.push(pid);
-    } catch {
-      // exited while we scanned
-    }
-  }
-  return members;
+  const table = listProcStats();
+  if (table === undefined) return [];
+  return [...table.values()].filter((s) => s.pgrp === pgid).map((s) => s.pid);
 }
 
 /** True when process `pid` holds one of `inodes` (fds we may not read count as not holding). */

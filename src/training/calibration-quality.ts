@@ -4,10 +4,12 @@
  * `hardware_layer` pre-flight check.
  */
 import type { CalibrationReport } from './calibrate.ts';
+import { NOISE_WARNING_SPREAD, sampleSummary } from './calibration-spread.ts';
 
-/** Above this spread of a node's repeats ((max - min) / median) the calibration warns. */
-export const NOISE_WARNING_SPREAD = 0.2;
-/** A calibration older than this (relative to planning) warns: hardware and load change. */
+/**
+ * A calibration older than this at planning (or at `train check`, which gathers facts again) warns:
+ * hardware, drivers and background load change.
+ */
 export const MAX_CALIBRATION_AGE_DAYS = 7;
 
 export interface NodeNoise {
@@ -24,27 +26,54 @@ export interface NodeNoise {
 export function calibrationNoise(report: CalibrationReport): NodeNoise[] {
   return report.nodes.flatMap((n) => {
     if (n.status !== 'ok' || n.samples.length === 0) return [];
-    const s = [...n.samples].sort((a, b) => a - b);
-    const mid = s.length >> 1;
-    const median = s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
-    const min = s[0]!;
-    const max = s.at(-1)!;
-    return [
-      { node: n.node, repeats: s.length, min, max, median, spread: median > 0 ? (max - min) / median : 0 },
-    ];
+    return [{ node: n.node, repeats: n.samples.length, ...sampleSummary(n.samples) }];
   });
 }
 
-/** Human warnings for nodes whose repeats disagree by more than {@link NOISE_WARNING_SPREAD}. */
-export function noiseWarnings(noise: readonly NodeNoise[]): string[] {
+/**
+ * Human warnings for nodes whose repeats disagree by more than {@link NOISE_WARNING_SPREAD}.
+ * With the report, a node that was already measured twice (calibrate.ts re-measures noisy nodes)
+ * says so, since more repeats alone did not settle it.
+ */
+export function noiseWarnings(noise: readonly NodeNoise[], report?: CalibrationReport): string[] {
+  const remeasured = (node: string) =>
+    report?.nodes.some((n) => n.node === node && n.status === 'ok' && n.samples.length > report.repeats) ??
+    false;
   return noise
     .filter((n) => n.spread > NOISE_WARNING_SPREAD)
     .map(
       (n) =>
         `${n.node}: its ${n.repeats} calibration repeats spread ${(n.spread * 100).toFixed(0)}% ` +
-        `(${n.min.toFixed(2)} to ${n.max.toFixed(2)} ex/s, more than ${NOISE_WARNING_SPREAD * 100}%): ` +
+        `(${n.min.toFixed(2)} to ${n.max.toFixed(2)} ex/s, more than ${NOISE_WARNING_SPREAD * 100}%` +
+        `${remeasured(n.node) ? ', even after re-measuring' : ''}): ` +
         'its share is uncertain; re-measure on a quiet machine, or with more --repeats',
     );
+}
+
+/**
+ * Why the calibration may not describe this plan's workload (pure): it ran another benchmark
+ * than the one the plan names (`expected`: the `--benchmark` of `train plan`, or the shipped one),
+ * or its nodes ran different models or batch sizes, so their throughputs do not compare.
+ */
+export function benchmarkMismatches(report: CalibrationReport, expected?: string): string[] {
+  const out: string[] = [];
+  if (expected !== undefined && report.benchmark !== expected) {
+    out.push(
+      `the calibration measured ${report.benchmark}, not ${expected}: shares follow another workload ` +
+        `(calibrate again, or plan with --benchmark ${report.benchmark} if that is the one meant)`,
+    );
+  }
+  const ok = report.nodes.filter((n) => n.status === 'ok');
+  for (const key of ['model', 'batch'] as const) {
+    const seen = new Set(ok.map((n) => n[key]).filter((v) => v !== undefined));
+    if (seen.size > 1) {
+      const listing = ok.map((n) => `${n.node} ${n[key] ?? '?'}`).join(', ');
+      out.push(
+        `the nodes ran different benchmark ${key === 'model' ? 'models' : 'batch sizes'} (${listing}): their throughputs do not compare`,
+      );
+    }
+  }
+  return out;
 }
 
 /** Age of the calibration in days at `now` (ISO times); null when either cannot be read. */

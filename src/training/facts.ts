@@ -4,6 +4,7 @@
  * only invalid input (path escapes, an unknown script, a bad calibration file) throws.
  */
 
+import { existsSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { readJsonFile } from '../core/atomic-file.ts';
 import { assertNever, MarshalError } from '../core/errors.ts';
@@ -13,6 +14,7 @@ import {
   CalibrationReportSchema,
   calibrateCluster,
 } from './calibrate.ts';
+import { BUILTIN_BENCHMARK } from './calibration-spread.ts';
 import { type CheckpointFact, checkpointFact } from './checkpoint-fact.ts';
 import type { Cluster } from './cluster.ts';
 import { CODE_HELPER, codeFiles, type NodeManifest, probeCodeManifest } from './code-manifest.ts';
@@ -21,11 +23,15 @@ import { TRAINING_ERRORS } from './errors.ts';
 import { type NodeProbe, probeNode, scriptPathOn } from './node-probe.ts';
 import { runSync, type SyncFact } from './sync.ts';
 
+const SETPRIV = '/usr/bin/setpriv';
+
 export interface CalibrationFact {
   source: 'measured' | 'file' | 'plan' | 'skipped';
   file?: string;
   reason?: string;
   report: CalibrationReport | null;
+  /** The benchmark the plan expects a calibration file to have run (hardware_layer warns otherwise). */
+  expectedBenchmark?: string;
 }
 
 /** The world as gathered: the single input of `buildPlan` and `preflight`. */
@@ -39,13 +45,14 @@ export interface Facts {
   probes: NodeProbe[];
   /** The code a launch runs (script, helper, extras) and its hashes on every node. */
   code: { files: string[]; helper: string; nodes: NodeManifest[] };
-  coordinator: { hostname: string; uid: number | null };
+  /** `setpriv`: the coordinator's util-linux setpriv when present (mpirun runs under its pdeathsig). */
+  coordinator: { hostname: string; uid: number | null; setpriv?: string | null };
   gatheredAt: string;
 }
 
 export type CalibrationSource =
   | { mode: 'measure'; options: Omit<CalibrateOptions, 'env' | 'signal'> }
-  | { mode: 'file'; path: string }
+  | { mode: 'file'; path: string; benchmark?: string }
   | { mode: 'given'; report: CalibrationReport | null; reason?: string }
   | { mode: 'skip' };
 
@@ -84,7 +91,12 @@ async function calibrationFact(cluster: Cluster, options: GatherOptions): Promis
           details: { field: 'calibration', value: source.path },
         });
       }
-      return { source: 'file', file: source.path, report: r.value };
+      return {
+        source: 'file',
+        file: source.path,
+        report: r.value,
+        expectedBenchmark: source.benchmark ?? BUILTIN_BENCHMARK,
+      };
     }
     case 'measure': {
       options.onProgress?.('calibrating nodes');
@@ -116,6 +128,7 @@ export async function gatherFacts(cluster: Cluster, options: GatherOptions): Pro
     cluster.nodes.map((n) =>
       probeNode(n, options.script, {
         env: options.env,
+        framework: cluster.launcher === 'mlx' ? 'mlx' : 'torch',
         signal: options.signal,
         timeoutMs: options.probeTimeoutMs,
       }),
@@ -152,6 +165,7 @@ export async function gatherFacts(cluster: Cluster, options: GatherOptions): Pro
     coordinator: {
       hostname: hostname(),
       uid: typeof process.getuid === 'function' ? process.getuid() : null,
+      setpriv: existsSync(SETPRIV) ? SETPRIV : null,
     },
     gatheredAt: now().toISOString(),
   };

@@ -72,13 +72,31 @@ export {
   buildRunReport,
   degradedReasons,
   type RankObservation,
+  type RankStall,
+  type RunAttempt,
   type RunReport,
   type RunStatus,
   rankFlags,
   windowOutliers,
 } from './launch/run-report.ts';
 export { prepareProcesses, type RunOptions, runPlan } from './launch/runner.ts';
-export { type Metric, type MetricLineResult, parseMetricLine, readMetricLine } from './launch/telemetry.ts';
+export {
+  judgeStall,
+  ProgressTracker,
+  type RankProgress,
+  type StallPolicy,
+  type StallVerdict,
+} from './launch/stall.ts';
+export {
+  type Heartbeat,
+  type Metric,
+  type MetricLineResult,
+  parseMetricLine,
+  type RankFailure,
+  readHeartbeatLine,
+  readMetricLine,
+  readRankFailedLine,
+} from './launch/telemetry.ts';
 export { type Layout, type LayoutOptions, layoutRanks, type RankLayout } from './layout.ts';
 export type { NodeProbe } from './node-probe.ts';
 export { type BuildPlanOptions, buildPlan } from './plan.ts';

@@ -1,6 +1,6 @@
 /**
  * The node probe (effectful): on every node, through its transport and with its python, read the
- * python and torch versions and the SHA-256 of the training script in the node's workdir. A node
+ * python and framework versions (torch, or mlx.core for the mlx launcher) and the SHA-256 of the training script in the node's workdir. A node
  * that cannot be reached is a result with a reason, never an exception.
  */
 
@@ -17,25 +17,40 @@ export type NodeProbe =
       node: string;
       status: 'ok';
       python: string;
+      /** The framework version (`torch`, or `mlx.core` for the mlx launcher); null when it does not import. */
       torch: string | null;
       torchError?: string;
+      /** Which framework was imported: torch unless the launcher is mlx. */
+      framework?: Framework;
       scriptSha256: string | null;
       scriptError?: string;
     }
   | { node: string; status: 'failed'; reason: string };
 
+/** The framework the ranks import: mlx.launch ranks need `mlx.core`, not torch. */
+export type Framework = 'torch' | 'mlx';
+
 export interface ProbeOptions {
   env: Readonly<Record<string, string | undefined>>;
+  /** What the health check imports (default torch). */
+  framework?: Framework;
   signal?: AbortSignal | undefined;
   timeoutMs?: number | undefined;
 }
 
-/** Runs on each node with its python: versions and the SHA-256 of the script, as one JSON line. */
+/**
+ * Runs on each node with its python: versions and the SHA-256 of the script, as one JSON line.
+ * argv[2] names the framework: `torch`, or `mlx` (mlx.launch nodes need no torch).
+ */
 const PROBE = `import hashlib, json, platform, sys
 out = {"python": platform.python_version()}
 try:
-    import torch
-    out["torch"] = torch.__version__
+    if sys.argv[2] == "mlx":
+        import mlx.core
+        out["torch"] = getattr(mlx.core, "__version__", "unknown")
+    else:
+        import torch
+        out["torch"] = torch.__version__
 except Exception as e:
     out["torch"] = None
     out["torch_error"] = repr(e)[:300]
@@ -74,7 +89,8 @@ export async function probeNode(
   options: ProbeOptions,
 ): Promise<NodeProbe> {
   const scriptPath = await scriptPathOn(node, script);
-  const cmd = prepareCommand(node, [node.python, '-c', PROBE, scriptPath]);
+  const framework = options.framework ?? 'torch';
+  const cmd = prepareCommand(node, [node.python, '-c', PROBE, scriptPath, framework]);
   if (node.transport === 'local') {
     try {
       await stat(node.workdir);
@@ -107,6 +123,7 @@ export async function probeNode(
       status: 'ok',
       python: str(raw.python) ?? 'unknown',
       torch: str(raw.torch),
+      framework,
       ...(str(raw.torch_error) ? { torchError: str(raw.torch_error)! } : {}),
       scriptSha256: str(raw.script_sha256),
       ...(str(raw.script_error) ? { scriptError: str(raw.script_error)! } : {}),

@@ -7,7 +7,7 @@ import { aggregationRequirement, DEFAULT_AGGREGATION } from './aggregation-plan.
 import { calibrationNoise, type NodeNoise, noiseWarnings } from './calibration-quality.ts';
 import { manifestSha256 } from './code-manifest.ts';
 import type { Facts } from './facts.ts';
-import { launchCommands } from './launch/commands.ts';
+import { launchCommands, MLX_BACKEND } from './launch/commands.ts';
 import { type LayoutOptions, layoutRanks } from './layout.ts';
 import { PLAN_SCHEMA_VERSION, type Plan, type PlanBody, sealPlan } from './plan-schema.ts';
 import { type PreflightOptions, preflight } from './preflight.ts';
@@ -38,6 +38,7 @@ export function buildPlan(facts: Facts, options: BuildPlanOptions): Plan {
     steps: layout.steps,
     chunkSize,
     coordinatorUid: facts.coordinator.uid,
+    coordinatorSetpriv: facts.coordinator.setpriv ?? null,
     coordinatorDir: options.planDir,
     aggregation,
     interfaces: Object.fromEntries(
@@ -79,7 +80,7 @@ export function buildPlan(facts: Facts, options: BuildPlanOptions): Plan {
         ? 'data parallel, shards proportional to calibrated throughput, equal step count per rank'
         : 'data parallel, equal shards (no calibration), equal step count per rank',
       launcher: cluster.launcher,
-      backend: mlx ? 'jaccl' : 'gloo',
+      backend: mlx ? MLX_BACKEND : 'gloo',
       nodes: cluster.nodes.length,
       world_size: ranks.length,
       participating_nodes: [...new Set(ranks.map((r) => r.node))],
@@ -97,7 +98,7 @@ export function buildPlan(facts: Facts, options: BuildPlanOptions): Plan {
       launcher: cluster.launcher,
       master_addr: cluster.master.addr,
       master_port: cluster.master.port,
-      backend: mlx ? 'jaccl' : 'gloo',
+      backend: mlx ? MLX_BACKEND : 'gloo',
       ranks,
       processes: commands.processes,
       hostfile: commands.hostfile,
@@ -105,11 +106,15 @@ export function buildPlan(facts: Facts, options: BuildPlanOptions): Plan {
     },
     rdma_config: mlx
       ? {
-          enabled: true,
-          backend: 'jaccl',
-          transport: 'RDMA over Thunderbolt 5 (JACCL); fall back to the TCP ring backend without it',
+          // What the generated mlx.launch command really uses (launch/commands.ts MLX_BACKEND).
+          enabled: false,
+          reason:
+            'mlx.launch runs with the TCP ring backend: jaccl (RDMA over Thunderbolt 5) needs an rdma device matrix per host pair, which the cluster file does not describe',
+          backend: MLX_BACKEND,
+          transport: 'tcp',
           env_vars: { MLX_METAL_FAST_SYNCH: '1', TOKENIZERS_PARALLELISM: 'false' },
-          setup: 'rdma_ctl enable (one-time, in Recovery OS); macOS 26.2+; Thunderbolt Bridge off',
+          setup:
+            'for jaccl: rdma_ctl enable (one-time, in Recovery OS), macOS 26.2+, Thunderbolt Bridge off, and a hostfile whose entries list their rdma devices',
         }
       : {
           enabled: false,
@@ -124,7 +129,11 @@ export function buildPlan(facts: Facts, options: BuildPlanOptions): Plan {
           enabled: true,
           dir: facts.checkpoint.dir,
           create_at_launch: !facts.checkpoint.exists,
-          frequency: layout.chunking.enabled ? 'after every coordinator chunk' : 'at the end of every epoch',
+          // What really happens: the script saves (marshal_train.save) where it chooses; a restart
+          // (train launch --max-restarts) resumes from the newest checkpoint every rank completed.
+          frequency: layout.chunking.enabled
+            ? 'when the script calls marshal_train.save(state, step), e.g. after each coordinator chunk; --max-restarts resumes from the newest complete one'
+            : 'when the script calls marshal_train.save(state, step), e.g. at the end of each epoch; --max-restarts resumes from the newest complete one',
         }
       : {
           enabled: false,
@@ -194,7 +203,7 @@ export function buildPlan(facts: Facts, options: BuildPlanOptions): Plan {
           )
         : {},
       heterogeneity: layout.heterogeneity,
-      warnings: [...layout.shardWarnings, ...(report ? noiseWarnings(calibrationNoise(report)) : [])],
+      warnings: [...layout.shardWarnings, ...(report ? noiseWarnings(calibrationNoise(report), report) : [])],
       report,
     },
     worker_consistency: {

@@ -8,6 +8,7 @@ import { assertNever } from '../core/errors.ts';
 import { quoteShellCommand } from '../core/shell-quote.ts';
 import { type AggregationChoice, aggregationPrecondition } from './aggregation-plan.ts';
 import {
+  benchmarkMismatches,
   calibrationAgeDays,
   calibrationNoise,
   MAX_CALIBRATION_AGE_DAYS,
@@ -92,7 +93,8 @@ function hardware(facts: Facts): PreflightCheck {
   const bad = covered.filter((n) => !(n.status === 'ok' && n.throughput > 0));
   const age = calibrationAgeDays(report, facts.gatheredAt);
   const caveats = [
-    ...noiseWarnings(calibrationNoise({ ...report, nodes: covered })),
+    ...noiseWarnings(calibrationNoise({ ...report, nodes: covered }), report),
+    ...benchmarkMismatches({ ...report, nodes: covered }, facts.calibration.expectedBenchmark),
     ...(age !== null && age > MAX_CALIBRATION_AGE_DAYS
       ? [
           `the calibration is ${Math.floor(age)} days old (measured ${report.measured_at}; more than ${MAX_CALIBRATION_AGE_DAYS})`,
@@ -237,23 +239,25 @@ function performance(facts: Facts, layout: Layout, options: PreflightOptions): P
 function health(facts: Facts): PreflightCheck {
   const ok = facts.probes.filter((p) => p.status === 'ok');
   if (ok.length === 0) return check('health_check', 'skipped', 'no node answered the health probe');
+  // mlx.launch ranks import mlx.core, not torch (node-probe.ts probes what the launcher needs).
+  const fw = ok.some((p) => p.framework === 'mlx') ? 'mlx' : 'torch';
   const noTorch = ok.filter((p) => p.torch === null);
   if (noTorch.length > 0) {
     return check(
       'health_check',
       'fail',
-      `torch does not import on ${noTorch.map((p) => `${p.node} (${p.torchError ?? '?'})`).join('; ')}`,
-      "set the node's python to an interpreter with torch installed",
+      `${fw} does not import on ${noTorch.map((p) => `${p.node} (${p.torchError ?? '?'})`).join('; ')}`,
+      `set the node's python to an interpreter with ${fw} installed`,
     );
   }
   const torch = new Set(ok.map((p) => p.torch));
-  const listing = ok.map((p) => `${p.node}: python ${p.python}, torch ${p.torch}`).join('; ');
+  const listing = ok.map((p) => `${p.node}: python ${p.python}, ${fw} ${p.torch}`).join('; ');
   if (torch.size > 1)
     return check(
       'health_check',
       'fail',
-      `torch versions differ: ${listing}`,
-      'install the same torch version on every node',
+      `${fw} versions differ: ${listing}`,
+      `install the same ${fw} version on every node`,
     );
   const minor = new Set(ok.map((p) => p.python.split('.').slice(0, 2).join('.')));
   if (minor.size > 1) return check('health_check', 'warn', `python versions differ: ${listing}`);

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { chmodSync, existsSync, readFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -111,6 +112,44 @@ describe('provider claude-code (fake `claude` speaking stream-json, real MCP rou
     ]);
     // The temporary --mcp-config is gone after the run.
     assert.equal(existsSync(flagValue(seen.argv, '--mcp-config')!), false);
+  });
+
+  it("gives claude the mcp.servers' tools too (marshal mcp serve --proxy-mcp, real server-everything)", async () => {
+    const require = createRequire(import.meta.url);
+    const everything = join(
+      require.resolve('@modelcontextprotocol/server-everything/package.json'),
+      '..',
+      'dist',
+      'index.js',
+    );
+    // A relative cwd means the config's directory, also once the proxy's config is elsewhere.
+    mkdirSync(join(dir, 'mcp-cwd'), { recursive: true });
+    const settings = settingsFor({
+      provider: { kind: 'claude-code', model: 'sonnet', claudeBinary: FAKE },
+      mcp: {
+        servers: { everything: { command: process.execPath, args: [everything, 'stdio'], cwd: 'mcp-cwd' } },
+      },
+    });
+    const env = envWith({
+      FAKE_CLAUDE_CALL: JSON.stringify({
+        tool: 'everything__echo',
+        arguments: { message: 'hi from claude' },
+      }),
+    });
+    const runtime = await createAgentRuntime(settings, { env });
+    try {
+      const outcome = await runAskFromSettings('echo it', settings, runtime);
+      assert.equal(outcome.status, 'ok', JSON.stringify(outcome.error));
+      assert.match(outcome.answer ?? '', /tool said: .*hi from claude/);
+    } finally {
+      await runtime.close();
+    }
+    const seen = await lastLog();
+    const allowed = flagValue(seen.argv, '--allowedTools')!.split(',');
+    assert.ok(allowed.includes('mcp__marshal__everything__echo'), allowed.join(','));
+    assert.ok(allowed.includes('mcp__marshal__calculate'), allowed.join(','));
+    assert.ok(seen.listed.includes('mcp__marshal__everything__echo'), seen.listed.join(','));
+    assert.ok(!allowed.some((n) => n.includes('mark_task_complete')));
   });
 
   it('the served tools keep the safety settings: a protected file is refused to claude too', async () => {

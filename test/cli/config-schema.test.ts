@@ -26,6 +26,7 @@ describe('marshal config schema', () => {
     assert.equal(schema.additionalProperties, false);
     assert.deepEqual(Object.keys(schema.properties).sort(), [
       'agent',
+      'budget',
       'heavy',
       'mcp',
       'output',

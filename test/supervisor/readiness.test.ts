@@ -39,7 +39,10 @@ describe('socket owner (/proc)', () => {
   });
 
   test('parses the process group out of /proc/<pid>/stat (names with spaces and parentheses)', () => {
-    assert.equal(parseStatPgrp('123 (a b) c) S 1 456 456 0 -1'), 456);
+    // A whole line, as the kernel writes it (the shared parser needs field 22, the start time).
+    const tail = '4194304 100 0 0 0 1 2 0 0 20 0 1 0 98765 1000000 200 18446744073709551615';
+    assert.equal(parseStatPgrp(`123 (a b) c) S 1 456 456 0 -1 ${tail}`), 456);
+    assert.equal(parseStatPgrp('123 (a b) c) S 1 456 456 0 -1'), undefined, 'a cut line is malformed');
   });
 
   test('owned by our group, foreign to another group, none when nothing listens', async () => {

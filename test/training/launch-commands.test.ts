@@ -1,7 +1,13 @@
 import assert from 'node:assert/strict';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
+import { runCommand } from '../../src/core/run-command.ts';
+import { type CommandInput, launchCommands, RANK_PDEATHSIG } from '../../src/training/launch/commands.ts';
 import { prepareProcesses } from '../../src/training/launch/runner.ts';
 import { buildPlan } from '../../src/training/plan.ts';
+import type { PlanRank } from '../../src/training/plan-schema.ts';
 import { cluster, facts, TEST_SEAL_KEY } from './plan-facts.ts';
 
 describe('launch commands', () => {
@@ -86,5 +92,98 @@ describe('launch commands', () => {
       envs.some((e) => e.startsWith('MARSHAL_SHARDS=[[0,80000,')),
       envs.join(' '),
     );
+  });
+});
+
+const sshRank = (i: number, host: string): PlanRank => ({
+  rank: i,
+  node: `n${i}`,
+  host,
+  transport: 'ssh',
+  local_rank: 0,
+  local_world_size: 1,
+  python: '/usr/bin/python3',
+  workdir: `/srv/n${i}`,
+  throughput: 1,
+  share: 0.5,
+  start: i * 10,
+  end: i * 10 + 10,
+  examples: 10,
+  batch_size: 5,
+});
+
+const mpiInput = (ranks: PlanRank[], extra: Partial<CommandInput> = {}): CommandInput => ({
+  launcher: 'mpirun',
+  master: { addr: '10.0.0.1', port: 29500 },
+  script: 'train.py',
+  ranks,
+  steps: 2,
+  chunkSize: null,
+  coordinatorUid: 0,
+  coordinatorDir: '/c',
+  ...extra,
+});
+
+describe('mpirun commands', () => {
+  it('keeps the ssh user: Open MPI 4.1 refuses user@ in --host, so it goes to ssh as -l <user>', async () => {
+    const { processes, notes } = launchCommands(mpiInput([sshRank(0, 'me@gpu1'), sshRank(1, 'me@gpu2')]));
+    const argv = processes[0]!.argv;
+    const rshArgs = argv[argv.indexOf('plm_rsh_args') + 1]!;
+    assert.ok(rshArgs.endsWith(' -l me'), rshArgs);
+    assert.deepEqual(
+      argv.flatMap((w, i) => (argv[i - 1] === '--host' ? [w] : [])),
+      ['gpu1:1', 'gpu2:1'],
+    );
+    assert.ok(notes.some((n) => n.includes('log in as me')));
+    // The real mpirun, with a stand-in for ssh that records how it was called and fails: the
+    // daemon for gpu1 is started as `<agent> ... -l me gpu1 orted ...`.
+    const dir = mkdtempSync(join(tmpdir(), 'marshal-mpirun-user-'));
+    try {
+      const agent = join(dir, 'agent.sh');
+      writeFileSync(agent, `#!/bin/sh\nprintf '%s\\n' "$*" >> ${join(dir, 'calls')}\nexit 1\n`);
+      chmodSync(agent, 0o755);
+      const real = argv.map((w, i) => (argv[i - 1] === 'plm_rsh_agent' ? agent : w));
+      const r = await runCommand(real, {
+        cwd: dir,
+        env: process.env,
+        timeoutMs: 60_000,
+        maxOutputBytes: 1 << 20,
+      });
+      assert.notEqual(r.code, 0, 'the stand-in ssh fails, so does mpirun');
+      const calls = readFileSync(join(dir, 'calls'), 'utf8');
+      assert.match(calls, /-l me gpu[12] +orted /, calls);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('nodes with different ssh users are named in a note (a User per host in the ssh config)', () => {
+    const { processes, notes } = launchCommands(mpiInput([sshRank(0, 'gpu1'), sshRank(1, 'me@gpu2')]));
+    const argv = processes[0]!.argv;
+    assert.doesNotMatch(argv[argv.indexOf('plm_rsh_args') + 1]!, / -l /);
+    assert.ok(
+      notes.some((n) => /different users.*User line per host/.test(n)),
+      notes.join('\n'),
+    );
+  });
+
+  it('runs the ranks mpirun starts on the coordinator under setpriv --pdeathsig KILL', () => {
+    const local = { ...sshRank(0, 'local'), transport: 'local' as const };
+    const entryArgv = ['/usr/bin/python3', '-m', 'marshal_train', 'train.py'];
+    const withSetpriv = launchCommands(mpiInput([local], { coordinatorSetpriv: '/usr/bin/setpriv' }));
+    const argv = withSetpriv.processes[0]!.argv;
+    assert.equal(argv[0], 'mpirun');
+    assert.deepEqual(argv.slice(-8), ['/usr/bin/setpriv', ...RANK_PDEATHSIG, ...entryArgv]);
+    // Over ssh only the coordinator's own context gets it (a remote host may have no setpriv).
+    const mixed = launchCommands(
+      mpiInput([local, sshRank(1, 'gpu2')], { coordinatorSetpriv: '/usr/bin/setpriv' }),
+    ).processes[0]!.argv;
+    const contexts = mixed.join('\0').split('\0:\0');
+    assert.equal(contexts.length, 2);
+    assert.ok(contexts[0]!.endsWith(['/usr/bin/setpriv', ...RANK_PDEATHSIG, ...entryArgv].join('\0')));
+    assert.ok(!contexts[1]!.includes('setpriv'), contexts[1]);
+    const without = launchCommands(mpiInput([local], { coordinatorSetpriv: null }));
+    assert.deepEqual(without.processes[0]!.argv.slice(-4), entryArgv);
+    assert.ok(without.notes.some((n) => n.includes('may outlive it')));
   });
 });

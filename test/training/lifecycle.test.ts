@@ -20,6 +20,9 @@ const REASONS: Record<string, StopReason> = {
   hang: 'teardown_hang',
   abort: 'aborted',
   spawn: 'spawn_failed',
+  failed: 'rank_failed',
+  stalled: 'stalled',
+  pstall: 'peer_stalled',
 };
 
 /** `p`, `l`, `l/peer`, `0`, `1`, `-/peer`, `x/spawn` (exited, never ran). */
@@ -128,6 +131,20 @@ const ROWS: Row[] = [
     state('starting', 'l p'),
     [],
   ],
+  [
+    "a rank's failure line while starting stops the rest, blaming its process",
+    state('starting', 'l l p'),
+    { type: 'rank_failed', index: 0 },
+    state('stopping', 'l/failed l/peer x/peer', 'peer'),
+    [stop([0], 'rank_failed'), stop([1], 'peer_failed')],
+  ],
+  [
+    'a stall while starting',
+    state('starting', 'l p'),
+    { type: 'stalled', indices: [0] },
+    state('stopping', 'l/stalled x/pstall', 'pstall'),
+    [stop([0], 'stalled')],
+  ],
   // running
   [
     'a clean exit starts the grace',
@@ -170,6 +187,27 @@ const ROWS: Row[] = [
     { type: 'aborted' },
     state('stopping', 'l/abort l/abort', 'abort'),
     [stop([0, 1], 'aborted')],
+  ],
+  [
+    "a rank's failure line stops every process at once, the reporting one too",
+    state('running', 'l l l'),
+    { type: 'rank_failed', index: 1 },
+    state('stopping', 'l/peer l/failed l/peer', 'peer'),
+    [stop([1], 'rank_failed'), stop([0, 2], 'peer_failed')],
+  ],
+  [
+    'a stall stops every process, blaming the stalled ones',
+    state('running', 'l l l'),
+    { type: 'stalled', indices: [1] },
+    state('stopping', 'l/pstall l/stalled l/pstall', 'pstall'),
+    [stop([1], 'stalled'), stop([0, 2], 'peer_stalled')],
+  ],
+  [
+    'a stall of the only live process',
+    state('running', '0 l'),
+    { type: 'stalled', indices: [1] },
+    state('stopping', '0 l/stalled', 'pstall'),
+    [stop([1], 'stalled')],
   ],
   [
     'a stale grace while running',
@@ -222,6 +260,20 @@ const ROWS: Row[] = [
     [{ type: 'clear_grace' }, finish],
   ],
   [
+    "a rank's failure line in grace clears it",
+    state('grace', '0 l l'),
+    { type: 'rank_failed', index: 2 },
+    state('stopping', '0 l/peer l/failed', 'peer'),
+    [{ type: 'clear_grace' }, stop([2], 'rank_failed'), stop([1], 'peer_failed')],
+  ],
+  [
+    'a stall in grace clears it',
+    state('grace', '0 l'),
+    { type: 'stalled', indices: [1] },
+    state('stopping', '0 l/stalled', 'pstall'),
+    [{ type: 'clear_grace' }, stop([1], 'stalled')],
+  ],
+  [
     'abort in grace',
     state('grace', '0 l'),
     { type: 'aborted' },
@@ -272,6 +324,20 @@ const ROWS: Row[] = [
     [],
   ],
   [
+    "another rank's failure line while stopping is a consequence: nothing changes",
+    state('stopping', 'l/peer l/failed', 'peer'),
+    { type: 'rank_failed', index: 0 },
+    state('stopping', 'l/peer l/failed', 'peer'),
+    [],
+  ],
+  [
+    'a stall while stopping is stale',
+    state('stopping', 'l/abort l/abort', 'abort'),
+    { type: 'stalled', indices: [0] },
+    state('stopping', 'l/abort l/abort', 'abort'),
+    [],
+  ],
+  [
     'grace while stopping is stale',
     state('stopping', 'l/hang 0', 'hang'),
     { type: 'grace_expired' },
@@ -288,6 +354,20 @@ const ROWS: Row[] = [
   ],
   ['done ignores aborts', state('done', '0'), { type: 'aborted' }, state('done', '0'), []],
   ['done ignores a late grace', state('done', '0'), { type: 'grace_expired' }, state('done', '0'), []],
+  [
+    'done ignores a late failure line',
+    state('done', '1'),
+    { type: 'rank_failed', index: 0 },
+    state('done', '1'),
+    [],
+  ],
+  [
+    'done ignores a late stall',
+    state('done', '0'),
+    { type: 'stalled', indices: [0] },
+    state('done', '0'),
+    [],
+  ],
 ];
 
 describe('launch lifecycle (pure step)', () => {
@@ -307,8 +387,10 @@ describe('launch lifecycle (pure step)', () => {
       'aborted',
       'exited',
       'grace_expired',
+      'rank_failed',
       'spawn_failed',
       'spawned',
+      'stalled',
       'start',
     ]);
   });

@@ -136,8 +136,12 @@ describe('buildPlan', () => {
       'hostfile.json',
     ]);
     assert.ok(Array.isArray(mlx.distributed_config.hostfile));
-    assert.equal(mlx.rdma_config.enabled, true);
-    assert.equal(mlx.rdma_config.backend, 'jaccl');
+    // The plan says what the command does: mlx.launch --backend ring (no rdma matrix for jaccl).
+    assert.equal(mlx.rdma_config.enabled, false);
+    assert.equal(mlx.rdma_config.backend, 'ring');
+    assert.equal(mlx.distributed_config.backend, 'ring');
+    const mlxArgv = mlx.distributed_config.processes[0]!.argv;
+    assert.equal(mlxArgv[mlxArgv.indexOf('--backend') + 1], mlx.distributed_config.backend);
   });
 
   it('has a JSON Schema', () => {

@@ -150,4 +150,31 @@ describe('hardware_layer: how far the calibration can be trusted', () => {
     assert.equal(check.status, 'warn');
     assert.match(check.message, /the calibration is 31 days old/);
   });
+
+  it('warns when the calibration measured another benchmark than the plan names', () => {
+    const report = calibration({ a: 100, b: 50 });
+    report.benchmark = 'bench.py';
+    const other = hw(
+      preflight(
+        facts({ calibration: { source: 'file', report, expectedBenchmark: 'builtin:marshal_benchmark.py' } }),
+      ),
+    );
+    assert.equal(other.status, 'warn');
+    assert.match(other.message, /the calibration measured bench\.py, not builtin:marshal_benchmark\.py/);
+    const same = hw(
+      preflight(facts({ calibration: { source: 'file', report, expectedBenchmark: 'bench.py' } })),
+    );
+    assert.equal(same.status, 'pass', same.message);
+  });
+
+  it('warns when the nodes ran different batch sizes or models (their throughputs do not compare)', () => {
+    const report = calibration({ a: 100, b: 50 });
+    report.nodes = report.nodes.map((n, i) =>
+      n.status === 'ok' ? { ...n, model: 'mlp-64-256-1-sgd', batch: i === 0 ? 64 : 128 } : n,
+    );
+    const check = hw(preflight(facts({ calibration: { source: 'file', report } })));
+    assert.equal(check.status, 'warn');
+    assert.match(check.message, /different benchmark batch sizes \(a 64, b 128\)/);
+    assert.doesNotMatch(check.message, /models/);
+  });
 });

@@ -52,11 +52,12 @@ export interface RequestContext {
 
 /**
  * Why every later request would fail the same way, or undefined: `auth` (401/403), `model`
- * (404, or 400/422 naming the model), `refused` (402 payment required). Such errors end a run at
+ * (404, or 400/422 naming the model), `refused` (402 payment required), `tls` (the endpoint's
+ * certificate was refused: no reply at all). Such errors end a run at
  * once (fail-fast.ts) instead of being repeated by every agent. Other 4xx (a context too long for
  * one agent, say) stay that agent's failure.
  */
-export type FatalKind = 'auth' | 'model' | 'refused';
+export type FatalKind = 'auth' | 'model' | 'refused' | 'tls';
 
 function fatalKind(status: number, message: string, model: string | undefined): FatalKind | undefined {
   if (status === 401 || status === 403) return 'auth';
@@ -84,6 +85,8 @@ function fatalHint(kind: FatalKind, context: RequestContext): string {
       return `check the model id${context.model ? ` ${JSON.stringify(context.model)}` : ''} (--model); the endpoint does not serve it`;
     case 'refused':
       return 'the endpoint refuses these requests (credits, permissions, or a --base-url without the API path such as /v1)';
+    case 'tls':
+      return TLS_HINT;
     default:
       return assertNever(kind, 'fatal kind');
   }
@@ -125,6 +128,23 @@ export function httpError(
   });
 }
 
+const TLS_HINT =
+  'for an endpoint with a private CA, set NODE_EXTRA_CA_CERTS to that CA certificate (PEM); the check is never turned off';
+
+/** OpenSSL / Node codes of a certificate that was refused (not retried: it will not change). */
+const TLS_FAILURES = new Set([
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'CERT_HAS_EXPIRED',
+  'CERT_NOT_YET_VALID',
+  'CERT_REVOKED',
+  'CERT_UNTRUSTED',
+  'ERR_TLS_CERT_ALTNAME_INVALID',
+]);
+
 /** E_LLM_NETWORK for a fetch that never produced a response (refused, reset, DNS, timeout, redirect). */
 export function describeFetchFailure(
   error: unknown,
@@ -152,6 +172,18 @@ export function describeFetchFailure(
     );
   }
   const code = typeof cause?.code === 'string' ? cause.code : undefined;
+  if (code !== undefined && TLS_FAILURES.has(code)) {
+    // The certificate will not change between attempts: no retry, and say how to trust a private CA.
+    return new MarshalError(
+      AGENT_ERRORS.E_LLM_NETWORK,
+      `cannot reach ${endpoint}: its TLS certificate was refused (${code})`,
+      {
+        cause: error,
+        hint: TLS_HINT,
+        details: { endpoint, reason: code, retryable: false, fatal: 'tls' },
+      },
+    );
+  }
   const detail = cleanMessage(
     code ?? (causeText || (error instanceof Error ? error.message : String(error))),
     known,
@@ -190,5 +222,5 @@ export function retryAfterOf(error: unknown): number | undefined {
 export function fatalOf(error: unknown): FatalKind | undefined {
   if (!(error instanceof MarshalError)) return undefined;
   const kind = error.details?.fatal;
-  return kind === 'auth' || kind === 'model' || kind === 'refused' ? kind : undefined;
+  return kind === 'auth' || kind === 'model' || kind === 'refused' || kind === 'tls' ? kind : undefined;
 }

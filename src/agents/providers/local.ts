@@ -8,83 +8,41 @@
  * - a request with `responseSchema` (the decomposition) is generated under that schema;
  * - a request with tools gets `{"tool_calls":[{"name":..,"arguments":{..}}]}` or `{"answer":".."}`;
  * - any other request gets `{"answer":".."}`; the answer text becomes the reply's content.
- * Strings are bounded (maxLength) so that generation ends even when the model never would.
+ * Strings are bounded so that the structure fits in the reply's token budget (local-grammar.ts).
+ * Calls share one context sequence and take turns: on a CPU they would only slow each other.
  */
-import { existsSync, statSync } from 'node:fs';
+import { constants } from 'node:fs';
+import { open } from 'node:fs/promises';
 import { homedir } from 'node:os';
-import { isAbsolute, join, resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { join, resolve } from 'node:path';
 import { InvalidInputError, MarshalError } from '../../core/errors.ts';
 import { AGENT_ERRORS } from '../errors.ts';
 import type { ChatMessage, ChatModel, ChatRequest, ChatResponse, ToolCall, ToolSpec } from '../model.ts';
+import {
+  type Engine,
+  importLocalEngine,
+  type Llama,
+  type LlamaChatLike,
+  type LlamaContextLike,
+  type LlamaModelLike,
+  type SequenceLike,
+} from './local-engine.ts';
+import { budgetedSchema, partialAnswer, toolReplySchema } from './local-grammar.ts';
 
 type Env = Readonly<Record<string, string | undefined>>;
 
-/** The engine's npm package, and the environment variable that may name another module for it. */
-export const LOCAL_ENGINE_PACKAGE = 'node-llama-cpp';
-export const LOCAL_ENGINE_ENV = 'MARSHAL_NODE_LLAMA_CPP';
-/** Where `hf:` / https model URIs are downloaded (MARSHAL_MODELS_DIR overrides it). */
+/** Where `hf:` / https model URIs are downloaded to and reused from (this variable overrides it). */
 export const LOCAL_MODELS_DIR_ENV = 'MARSHAL_MODELS_DIR';
 
-export const LOCAL_ENGINE_INSTALL_HINT =
-  'install the engine next to marshal: `npm install node-llama-cpp@3` (or `npm install -g node-llama-cpp@3` for a global marshal)';
+/** The models directory: `$MARSHAL_MODELS_DIR`, else `~/.cache/marshal/models`. */
+export function localModelsDir(env: Env): string {
+  return env[LOCAL_MODELS_DIR_ENV]?.trim() || join(homedir(), '.cache', 'marshal', 'models');
+}
 
-/** Longest string the grammar lets the model write in one field, in characters. */
-const DEFAULT_MAX_STRING = 4000;
 /** Bound on reply tokens when the request sets none. */
 const DEFAULT_MAX_TOKENS = 2048;
-
-/** The part of node-llama-cpp this provider uses (typed loosely: the engine is optional). */
-interface Engine {
-  getLlama(options: Record<string, unknown>): Promise<Llama>;
-  resolveModelFile(uri: string, options: Record<string, unknown>): Promise<string>;
-  LlamaChat: new (options: Record<string, unknown>) => LlamaChatLike;
-}
-interface Llama {
-  loadModel(options: Record<string, unknown>): Promise<LlamaModelLike>;
-  createGrammarForJsonSchema(schema: Record<string, unknown>): Promise<unknown>;
-  dispose(): Promise<void>;
-}
-interface LlamaModelLike {
-  trainContextSize: number;
-  createContext(options: Record<string, unknown>): Promise<LlamaContextLike>;
-  tokenize(text: string): unknown[];
-  dispose(): Promise<void>;
-}
-interface LlamaContextLike {
-  contextSize: number;
-  getSequence(): SequenceLike;
-  dispose(): Promise<void>;
-}
-interface SequenceLike {
-  clearHistory(): Promise<void>;
-}
-interface LlamaChatLike {
-  generateResponse(
-    history: unknown[],
-    options: Record<string, unknown>,
-  ): Promise<{ response: string; metadata: { stopReason: string } }>;
-  dispose(): void;
-}
-
-/** Imports the engine (`MARSHAL_NODE_LLAMA_CPP` may name another specifier or an absolute file). Throws E_LOCAL_ENGINE_MISSING. */
-export async function importLocalEngine(env: Env): Promise<Engine> {
-  const named = env[LOCAL_ENGINE_ENV]?.trim();
-  const specifier = named ? (isAbsolute(named) ? pathToFileURL(named).href : named) : LOCAL_ENGINE_PACKAGE;
-  try {
-    return (await import(specifier)) as Engine;
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    const missing = code === 'ERR_MODULE_NOT_FOUND' || code === 'MODULE_NOT_FOUND';
-    throw new MarshalError(
-      AGENT_ERRORS.E_LOCAL_ENGINE_MISSING,
-      missing
-        ? `provider local needs the node-llama-cpp engine, which is not installed (${named ? `${LOCAL_ENGINE_ENV}=${named}` : 'import "node-llama-cpp"'} failed): ${LOCAL_ENGINE_INSTALL_HINT}`
-        : `provider local: the node-llama-cpp engine failed to load: ${(error as Error).message}; ${LOCAL_ENGINE_INSTALL_HINT}`,
-      { cause: error, details: { module: named ?? LOCAL_ENGINE_PACKAGE } },
-    );
-  }
-}
+/** Context window when the model was trained on more (the KV cache grows with it). */
+const MAX_CONTEXT = 8192;
 
 /** True for a model URI node-llama-cpp downloads (`hf:user/repo/file.gguf`, `https://...`). */
 export function isModelUri(value: string): boolean {
@@ -92,12 +50,16 @@ export function isModelUri(value: string): boolean {
 }
 
 export interface LocalModelOptions {
-  /** A .gguf path (relative to `cwd`) or a model URI (fetched on first use, only when given). */
+  /** A .gguf path (relative to `cwd`) or a model URI (downloaded on first use, only when given). */
   modelFile: string | undefined;
   cwd: string;
   env: Env;
   /** Context size in tokens; default min(the model's training context, 8192). */
   contextSize?: number;
+  /** CPU threads for generation; default the engine's (all cores). */
+  threads?: number | undefined;
+  /** Cancels a model download. */
+  signal?: AbortSignal | undefined;
 }
 
 /** A local model: the ChatModel port plus `close()` (frees the model and the engine). */
@@ -105,9 +67,59 @@ export interface LocalChatModel extends ChatModel {
   close(): Promise<void>;
 }
 
+const modelError = (given: string, why: string, cause?: unknown) =>
+  new MarshalError(
+    AGENT_ERRORS.E_LOCAL_MODEL,
+    `provider local: cannot load ${JSON.stringify(given)}: ${why}`,
+    {
+      ...(cause === undefined ? {} : { cause }),
+      details: { modelFile: given },
+    },
+  );
+
 /**
- * Loads the engine and the model. Throws E_INVALID_INPUT (no or missing model file),
- * E_LOCAL_ENGINE_MISSING, E_LOCAL_MODEL (the file does not load).
+ * Checks that `path` is a regular file starting with the GGUF magic, before the engine sees it.
+ * Opened non-blocking, so a FIFO (or a device) given by mistake cannot block the open.
+ */
+async function checkGgufFile(path: string, given: string): Promise<void> {
+  let handle: Awaited<ReturnType<typeof open>>;
+  try {
+    handle = await open(path, constants.O_RDONLY | constants.O_NONBLOCK);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') throw new InvalidInputError('modelFile', given, 'expected an existing .gguf file');
+    throw modelError(given, (error as Error).message, error);
+  }
+  try {
+    const info = await handle.stat();
+    if (!info.isFile()) throw modelError(given, 'not a regular file');
+    const head = Buffer.alloc(4);
+    const { bytesRead } = await handle.read(head, 0, 4, 0);
+    if (bytesRead < 4 || head.toString('latin1') !== 'GGUF') {
+      throw modelError(given, `not a GGUF file (it does not start with "GGUF"; ${info.size} bytes)`);
+    }
+  } finally {
+    await handle.close();
+  }
+}
+
+/**
+ * `work`, or the signal's reason as soon as it aborts: node-llama-cpp's downloader does not
+ * watch the signal while it retries an unreachable host, so the wait must not depend on it.
+ */
+function untilAborted<T>(work: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (signal === undefined) return work;
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    if (signal.aborted) return onAbort();
+    signal.addEventListener('abort', onAbort, { once: true });
+    work.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+  });
+}
+
+/**
+ * Loads the engine and the model. Throws E_INVALID_INPUT (no model file, or it does not exist),
+ * E_LOCAL_ENGINE_MISSING, E_LOCAL_MODEL (not a regular GGUF file, or it does not load).
  */
 export async function createLocalModel(options: LocalModelOptions): Promise<LocalChatModel> {
   const given = options.modelFile;
@@ -115,23 +127,26 @@ export async function createLocalModel(options: LocalModelOptions): Promise<Loca
     throw new InvalidInputError(
       'modelFile',
       given ?? null,
-      'expected a .gguf file (--model-file) for provider local',
+      'expected a .gguf file (--model-file, provider.modelFile) for provider local',
     );
   }
   const uri = isModelUri(given);
   const path = uri ? undefined : resolve(options.cwd, given);
-  if (path !== undefined && !(existsSync(path) && statSync(path).isFile())) {
-    throw new InvalidInputError('modelFile', given, 'expected an existing .gguf file');
-  }
+  if (path !== undefined) await checkGgufFile(path, given);
   const engine = await importLocalEngine(options.env);
   let llama: Llama | undefined;
   try {
-    const modelPath =
-      path ??
-      (await engine.resolveModelFile(given, {
-        directory: options.env[LOCAL_MODELS_DIR_ENV] ?? join(homedir(), '.cache', 'marshal', 'models'),
+    let modelPath = path;
+    if (modelPath === undefined) {
+      // Only a URI the user gave is downloaded, once: node-llama-cpp reuses the file in the directory.
+      const download = engine.resolveModelFile(given, {
+        directory: localModelsDir(options.env),
         cli: false,
-      }));
+        ...(options.signal ? { signal: options.signal } : {}),
+      });
+      modelPath = await untilAborted(download, options.signal);
+      await checkGgufFile(modelPath, given);
+    }
     // CPU or whatever prebuilt binary is installed; never build from source (offline, no cmake).
     llama = await engine.getLlama({
       build: 'never',
@@ -140,85 +155,24 @@ export async function createLocalModel(options: LocalModelOptions): Promise<Loca
       logger: () => {},
     });
     const model = await llama.loadModel({ modelPath });
-    const contextSize = options.contextSize ?? Math.min(model.trainContextSize || 8192, 8192);
-    const context = await model.createContext({ contextSize });
+    const contextSize = options.contextSize ?? Math.min(model.trainContextSize || MAX_CONTEXT, MAX_CONTEXT);
+    const context = await model.createContext({
+      contextSize,
+      ...(options.threads === undefined ? {} : { threads: options.threads }),
+    });
     const sequence = context.getSequence();
     return new LocalModel(engine, llama, model, context, sequence, given);
   } catch (error) {
     await llama?.dispose().catch(() => {});
+    if (options.signal?.aborted) throw options.signal.reason ?? error;
     if (error instanceof MarshalError) throw error;
-    throw new MarshalError(
-      AGENT_ERRORS.E_LOCAL_MODEL,
-      `provider local: cannot load ${JSON.stringify(given)}: ${(error as Error).message}`,
-      { cause: error, details: { modelFile: given } },
-    );
+    const message = (error as Error).message;
+    // llama.cpp says only "Failed to load model" for a truncated file or an unknown architecture.
+    const why = /^failed to load model$/i.test(message)
+      ? `${message} (a truncated file, or an architecture this llama.cpp does not know)`
+      : message;
+    throw modelError(given, why, error);
   }
-}
-
-/** A JSON Schema reduced to what the GBNF grammar supports, strings bounded. */
-export function grammarSchema(schema: unknown, maxString = DEFAULT_MAX_STRING): Record<string, unknown> {
-  if (schema === null || typeof schema !== 'object') return { type: 'string', maxLength: maxString };
-  const s = schema as Record<string, unknown>;
-  if (Array.isArray(s.enum)) return { enum: s.enum };
-  if ('const' in s) return { const: s.const };
-  const alternatives = (s.oneOf ?? s.anyOf) as unknown[] | undefined;
-  if (Array.isArray(alternatives)) return { oneOf: alternatives.map((a) => grammarSchema(a, maxString)) };
-  const type = Array.isArray(s.type) ? s.type.find((t) => t !== 'null') : s.type;
-  switch (type) {
-    case 'string':
-      return {
-        type: 'string',
-        ...(typeof s.minLength === 'number' ? { minLength: s.minLength } : {}),
-        maxLength: Math.min(typeof s.maxLength === 'number' ? s.maxLength : maxString, maxString),
-      };
-    case 'number':
-    case 'integer':
-    case 'boolean':
-    case 'null':
-      return { type };
-    case 'array':
-      return {
-        type: 'array',
-        items: grammarSchema(s.items ?? { type: 'string' }, maxString),
-        ...(typeof s.minItems === 'number' ? { minItems: s.minItems } : {}),
-        maxItems: typeof s.maxItems === 'number' ? s.maxItems : 16,
-      };
-    default: {
-      const props = (s.properties ?? {}) as Record<string, unknown>;
-      const required = new Set(Array.isArray(s.required) ? (s.required as string[]) : Object.keys(props));
-      // The grammar writes every property it lists: keep the required ones (optional ones are left out).
-      const properties: Record<string, unknown> = {};
-      for (const [k, v] of Object.entries(props))
-        if (required.has(k)) properties[k] = grammarSchema(v, maxString);
-      return { type: 'object', properties };
-    }
-  }
-}
-
-/** The reply schema of a chat with tools: calls of the offered tools, or a final answer. */
-export function toolReplySchema(tools: ToolSpec[], maxString = DEFAULT_MAX_STRING): Record<string, unknown> {
-  const answer = { type: 'object', properties: { answer: { type: 'string', maxLength: maxString } } };
-  if (tools.length === 0) return answer;
-  const call = (t: ToolSpec) => ({
-    type: 'object',
-    properties: { name: { const: t.name }, arguments: grammarSchema(t.parameters, maxString) },
-  });
-  return {
-    oneOf: [
-      {
-        type: 'object',
-        properties: {
-          tool_calls: {
-            type: 'array',
-            items: tools.length === 1 ? call(tools[0]!) : { oneOf: tools.map(call) },
-            minItems: 1,
-            maxItems: 4,
-          },
-        },
-      },
-      answer,
-    ],
-  };
 }
 
 function toolsPrompt(tools: ToolSpec[]): string {
@@ -259,6 +213,19 @@ function history(messages: ChatMessage[], instructions: string): unknown[] {
   return [{ type: 'system', text: system ? `${system}\n\n${instructions}` : instructions }, ...out];
 }
 
+/** Passes on the answer's text as it grows (not the JSON around it; nothing of a tool call). */
+function answerStream(onDelta: NonNullable<ChatRequest['onDelta']>): (chunk: string) => void {
+  let raw = '';
+  let sent = '';
+  return (chunk) => {
+    raw += chunk;
+    const text = partialAnswer(raw);
+    if (text === undefined || text.length <= sent.length || !text.startsWith(sent)) return;
+    onDelta({ content: text.slice(sent.length) });
+    sent = text;
+  };
+}
+
 function safeJson(text: string): unknown {
   try {
     return JSON.parse(text);
@@ -296,11 +263,10 @@ class LocalModel implements LocalChatModel {
     if (this.closed) throw this.failure('the model was closed');
     const tools = request.tools ?? [];
     const maxTokens = request.maxTokens ?? DEFAULT_MAX_TOKENS;
-    const maxString = Math.max(16, Math.min(DEFAULT_MAX_STRING, maxTokens * 2));
     const structured = request.responseSchema !== undefined;
     const schema = structured
-      ? grammarSchema(request.responseSchema!.schema, maxString)
-      : toolReplySchema(tools, maxString);
+      ? budgetedSchema(request.responseSchema!.schema, maxTokens)
+      : toolReplySchema(tools, maxTokens);
     const instructions = structured
       ? `Reply with JSON only, matching this JSON Schema: ${JSON.stringify(request.responseSchema!.schema)}`
       : tools.length > 0
@@ -317,21 +283,17 @@ class LocalModel implements LocalChatModel {
         maxTokens,
         ...(request.temperature === undefined ? {} : { temperature: request.temperature }),
         ...(request.signal ? { signal: request.signal } : {}),
-        ...(request.onDelta ? { onTextChunk: (text: string) => request.onDelta?.({ content: text }) } : {}),
+        ...(request.onDelta && !structured ? { onTextChunk: answerStream(request.onDelta) } : {}),
       });
       request.signal?.throwIfAborted();
       const promptTokens = this.countTokens(chatHistory);
       const completionTokens = this.model.tokenize(result.response).length;
       const usage = { promptTokens, completionTokens, costUsd: 0 };
-      const stop = result.metadata.stopReason;
-      if (stop === 'maxTokens') {
-        return {
-          content: result.response,
-          toolCalls: [],
-          finishReason: 'length',
-          usage,
-          model: request.model,
-        };
+      if (result.metadata.stopReason === 'maxTokens') {
+        // Cut by the budget: the answer so far, as an endpoint returns a truncated reply (a cut
+        // tool call is no answer: nothing).
+        const content = structured ? result.response : (partialAnswer(result.response) ?? null);
+        return { content, toolCalls: [], finishReason: 'length', usage, model: request.model };
       }
       return {
         ...this.parse(result.response, structured),

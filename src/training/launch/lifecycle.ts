@@ -12,9 +12,14 @@
  *  running / grace ── every started process exited ──> done <──┘
  * ```
  *
- * A failure is an exit other than code 0 (a signal included) of a process nobody stopped. Entering
- * `stopping` marks every live process with the stop reason and asks the runner to stop it;
- * processes not started yet are marked and never start. `done` is entered once, with `finish`.
+ * A failure is an exit other than code 0 (a signal included) of a process nobody stopped, a
+ * process reporting that one of its ranks failed (`rank_failed`: the rank-side entry's marker line,
+ * seen before the process exits; under torchrun that can be minutes before), or the stall watch
+ * blaming processes (`stalled`). Entering `stopping` marks every live process with the stop reason
+ * and asks the runner to stop it; the blamed process is marked `rank_failed` / `stalled`, the others
+ * `peer_failed` / `peer_stalled`; processes not started yet are marked and never start. In
+ * `stopping`, a late report is a consequence of the stop and changes nothing. `done` is entered
+ * once, with `finish`.
  */
 import { assertNever } from '../../core/errors.ts';
 import type { StopReason } from './run-report.ts';
@@ -41,7 +46,11 @@ export type LaunchEvent =
   | { type: 'spawn_failed'; index: number }
   | { type: 'exited'; index: number; code: number | null }
   | { type: 'grace_expired' }
-  | { type: 'aborted' };
+  | { type: 'aborted' }
+  /** Process `index` printed a rank's failure marker (it may still be running). */
+  | { type: 'rank_failed'; index: number }
+  /** The stall watch blames the ranks of these processes. */
+  | { type: 'stalled'; indices: number[] };
 
 export type LaunchEffect =
   | { type: 'spawn'; index: number }
@@ -68,20 +77,44 @@ const update = (procs: readonly ProcSlot[], index: number, slot: Partial<ProcSlo
   procs.map((p, i) => (i === index ? { ...p, ...slot } : p));
 const stay = (state: LaunchState): Step => ({ state, effects: [] });
 
-/** Stops every live process and cancels the pending ones, for `reason`. */
-function stopAll(procs: readonly ProcSlot[], reason: StopReason, extra: LaunchEffect[] = []): Step {
-  const indices = procs.flatMap((p, i) => (p.phase === 'live' ? [i] : []));
-  const next = procs.map((p): ProcSlot => {
-    if (p.phase === 'live') return { ...p, stopped: reason };
+interface Blame {
+  indices: readonly number[];
+  reason: StopReason;
+}
+
+/** Stops every live process and cancels the pending ones, for `reason` (the blamed ones for theirs). */
+function stopAll(
+  procs: readonly ProcSlot[],
+  reason: StopReason,
+  extra: LaunchEffect[] = [],
+  blame?: Blame,
+): Step {
+  const blamed = (i: number) => blame?.indices.includes(i) === true;
+  const next = procs.map((p, i): ProcSlot => {
+    if (p.phase === 'live') return { ...p, stopped: blamed(i) ? blame!.reason : reason };
     if (p.phase === 'pending') return { phase: 'exited', code: null, stopped: reason };
     return p;
   });
-  if (indices.length === 0)
+  const liveOf = (pick: boolean) =>
+    procs.flatMap((p, i) => (p.phase === 'live' && blamed(i) === pick ? [i] : []));
+  const stops: LaunchEffect[] = [];
+  if (blame && liveOf(true).length > 0)
+    stops.push({ type: 'stop', indices: liveOf(true), reason: blame.reason });
+  if (liveOf(false).length > 0) stops.push({ type: 'stop', indices: liveOf(false), reason });
+  if (stops.length === 0)
     return { state: { kind: 'done', procs: next }, effects: [...extra, { type: 'finish' }] };
-  return {
-    state: { kind: 'stopping', reason, procs: next },
-    effects: [...extra, { type: 'stop', indices, reason }],
-  };
+  return { state: { kind: 'stopping', reason, procs: next }, effects: [...extra, ...stops] };
+}
+
+/** A report that blames processes: `rank_failed` or `stalled`. */
+function blameStop(
+  procs: readonly ProcSlot[],
+  event: { type: 'rank_failed'; index: number } | { type: 'stalled'; indices: number[] },
+  extra: LaunchEffect[] = [],
+): Step {
+  return event.type === 'rank_failed'
+    ? stopAll(procs, 'peer_failed', extra, { indices: [event.index], reason: 'rank_failed' })
+    : stopAll(procs, 'peer_stalled', extra, { indices: event.indices, reason: 'stalled' });
 }
 
 /** After every process started, or after a clean exit: run on, give the rest a grace, or finish. */
@@ -125,6 +158,9 @@ export function step(state: LaunchState, event: LaunchEvent): Step {
         }
         case 'aborted':
           return stopAll(state.procs, 'aborted');
+        case 'rank_failed':
+        case 'stalled':
+          return blameStop(state.procs, event);
         case 'grace_expired':
           return stay(state);
         default:
@@ -141,6 +177,9 @@ export function step(state: LaunchState, event: LaunchEvent): Step {
         }
         case 'aborted':
           return stopAll(state.procs, 'aborted', clear);
+        case 'rank_failed':
+        case 'stalled':
+          return blameStop(state.procs, event, clear);
         case 'grace_expired':
           return state.kind === 'grace' ? stopAll(state.procs, 'teardown_hang') : stay(state);
         case 'start':
@@ -176,6 +215,8 @@ export function step(state: LaunchState, event: LaunchEvent): Step {
         case 'start':
         case 'grace_expired':
         case 'aborted':
+        case 'rank_failed':
+        case 'stalled':
           return stay(state);
         default:
           return assertNever(event);

@@ -31,7 +31,20 @@ export interface RejectedTelemetry {
   invalid: number;
 }
 
-export type StopReason = 'peer_failed' | 'teardown_hang' | 'aborted' | 'spawn_failed';
+/**
+ * Why marshal stopped a process: because of another one (`peer_failed`, `peer_stalled`), it hung
+ * in teardown, the launch was aborted, it could not start; or it was the culprit: one of its ranks
+ * reported its own failure (`rank_failed`) or was stalled (`stalled`). A culprit rank itself is
+ * reported with `stopped: null` and its `failure` / `stall` (it failed on its own).
+ */
+export type StopReason =
+  | 'peer_failed'
+  | 'teardown_hang'
+  | 'aborted'
+  | 'spawn_failed'
+  | 'rank_failed'
+  | 'stalled'
+  | 'peer_stalled';
 
 /** What the runner observed for one rank. */
 export interface RankObservation {
@@ -57,6 +70,24 @@ export interface RankObservation {
   rejected?: RejectedTelemetry;
   /** What the rank's metric lines said robust_all_reduce rejected. */
   tally?: RejectionTally;
+  /** Its own failure report (`MARSHAL_RANK_FAILED`), when that is what stopped the run (flagged `failed`). */
+  failure?: { exit: number | null; error: string };
+  /** When the run was stopped for a stall: where this rank was (every rank still training). */
+  stall?: RankStall;
+}
+
+/** One rank at the moment the stall watch stopped the run. */
+export interface RankStall {
+  /** This rank is the one that stopped making progress (flagged `stalled`). */
+  stalled: boolean;
+  /** Steps it had done (null: none seen). */
+  step: number | null;
+  idleMs: number;
+  /** The stall limit: max(factor x median step time, minimum). */
+  limitMs: number;
+  stepMs: number;
+  /** The torch.distributed call its heartbeat saw it waiting in (flagged `waiting`), else null. */
+  waitingIn: string | null;
 }
 
 export interface RunReportRank {
@@ -93,6 +124,21 @@ export interface RunReport {
   ranks: RunReportRank[];
   /** The ranks the robust gradient rule rejected most often; absent when no rank reported rejections. */
   byzantine_suspects?: ByzantineSuspects;
+  /** Every attempt of the job, first to last (`maxRestarts`); the report's other fields are the last one's. */
+  attempts?: RunAttempt[];
+}
+
+/** One attempt of a launch: the whole job, started again from the last complete checkpoint after a failure. */
+export interface RunAttempt {
+  /** 0 for the first, then 1, 2... (the ranks' MARSHAL_RESTART_ATTEMPT). */
+  attempt: number;
+  startedAt: string;
+  finishedAt: string;
+  status: RunStatus;
+  /** Ranks that exited non-zero or by a signal on their own, or could not start (not those marshal stopped after). */
+  failedRanks: number[];
+  /** The checkpoint step the ranks resumed from (their `MARSHAL_RESUME` line), or null for a fresh start. */
+  resumedFromStep: number | null;
 }
 
 /** Non-finite numbers become strings so the report stays valid JSON. */
@@ -112,8 +158,11 @@ function jsonMetric(m: Metric | null): Record<string, unknown> | null {
 export function rankFlags(ranks: readonly RankObservation[]): string[][] {
   const flags = ranks.map((r) => {
     const f: string[] = [];
-    if (r.stopped) f.push(`stopped_${r.stopped}`);
-    if (r.exitCode !== 0 && !r.stopped) f.push('failed');
+    if (r.stall?.stalled) f.push('stalled');
+    else if (r.failure) f.push('failed');
+    else if (r.stopped) f.push(`stopped_${r.stopped}`);
+    else if (r.exitCode !== 0) f.push('failed');
+    if (r.stopped === 'peer_stalled' && r.stall?.waitingIn) f.push('waiting');
     if (r.lostHost) f.push('connection_lost');
     if (r.metricLines === 0) f.push('no_telemetry');
     if (r.examplesProcessed !== r.expectedExamples) f.push('examples_mismatch');
@@ -239,7 +288,7 @@ export function buildRunReport(input: {
   // A rank stopped only because it hung in teardown after finishing its shard did its work.
   const ok = input.ranks.every(
     (r) =>
-      (r.exitCode === 0 && r.stopped === null) ||
+      (r.exitCode === 0 && r.stopped === null && !r.failure && !r.stall?.stalled) ||
       (r.stopped === 'teardown_hang' && r.examplesProcessed === r.expectedExamples),
   );
   const codeChanges = input.codeChanges ?? [];
@@ -263,13 +312,21 @@ export function buildRunReport(input: {
 
 /** Why a failed run failed: each rank that did not exit 0 on its own. */
 function failureReasons(ranks: readonly RankObservation[]): string[] {
-  return ranks.flatMap((r) =>
-    r.stopped
-      ? [`rank ${r.rank} was stopped (${r.stopped})`]
-      : r.exitCode !== 0
-        ? [`rank ${r.rank} exited with ${r.exitCode ?? r.signal}`]
-        : [],
-  );
+  const s = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
+  return ranks.flatMap((r) => {
+    if (r.failure)
+      return [
+        `rank ${r.rank} failed: ${r.failure?.error ?? 'it reported a failure'}; the others were stopped`,
+      ];
+    if (r.stall?.stalled)
+      return [
+        `rank ${r.rank} stalled: no progress for ${s(r.stall.idleMs)} at step ${r.stall.step ?? '?'} (limit ${s(r.stall.limitMs)}: the larger of the stall factor x the median step time ${s(r.stall.stepMs)} and the minimum)`,
+      ];
+    if (r.stopped === 'peer_stalled' && r.stall?.waitingIn)
+      return [`rank ${r.rank} was stopped (peer_stalled) while waiting in ${r.stall.waitingIn}`];
+    if (r.stopped) return [`rank ${r.rank} was stopped (${r.stopped})`];
+    return r.exitCode !== 0 ? [`rank ${r.rank} exited with ${r.exitCode ?? r.signal}`] : [];
+  });
 }
 
 function suspectsField(ranks: readonly RankObservation[]): { byzantine_suspects?: ByzantineSuspects } {

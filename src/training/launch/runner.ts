@@ -3,13 +3,19 @@
  * streams its output line by line (prefixed with its label), collects telemetry, and applies the
  * lifecycle of lifecycle.ts (a pure state machine):
  *
- * - every other process is stopped as soon as one fails (non-zero exit, signal, or cannot start);
+ * - every other process is stopped as soon as one fails (non-zero exit, signal, or cannot start),
+ *   or prints a rank's `MARSHAL_RANK_FAILED` line (the rank-side entry prints it when the script
+ *   raises or exits non-zero; under torchrun the process exits only minutes later);
+ * - a rank that makes no progress for max(stall factor x the median step time, the minimum) is
+ *   flagged `stalled` and the run stopped (stall.ts tells it from the ranks waiting for it, from
+ *   the `MARSHAL_HEARTBEAT` lines; the watch is stall-watch.ts);
  * - once a process finished cleanly, the rest get `graceMs` to finish too, then are stopped and
  *   flagged (`teardown_hang`: torch 1.13's gloo can hang in destroy_process_group);
  * - on abort (SIGINT/SIGTERM) everything is stopped.
  *
- * The grace period is a core `deadline()` (a strongly held timer, cleared when the launch ends),
- * so it fires under garbage collection. Every process is reaped before this returns.
+ * The grace period and the stall watch are core `deadline()`s (strongly held timers, cleared when
+ * the launch ends), so they fire under garbage collection. Every process is reaped before this
+ * returns.
  */
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -30,11 +36,19 @@ import {
 import {
   OUTLIER_WINDOW_STEPS,
   type RankObservation,
+  type RankStall,
   type RejectedTelemetry,
   type StepValue,
+  type StopReason,
 } from './run-report.ts';
+import { ProgressTracker, rankStall, type StallPolicy } from './stall.ts';
+import { startStallWatch } from './stall-watch.ts';
+import { createStdoutReader, rankOf } from './stdout-reader.ts';
 import { emptyTally, type RejectionTally, tallyRejections } from './suspects.ts';
-import { type Metric, readMetricLine } from './telemetry.ts';
+import { type Metric, readMetricLine, readRankFailedLine } from './telemetry.ts';
+
+/** A process whose rank reported a failure gets this long to exit on its own (its exit code is kept), then is stopped. */
+export const FAILED_SETTLE_MS = 2000;
 
 export interface PreparedProcess {
   process: PlanProcess;
@@ -76,6 +90,8 @@ export interface RunOptions {
   graceMs?: number;
   /** SIGTERM-to-SIGKILL grace when stopping a process (default 5 s). */
   stopGraceMs?: number;
+  /** The stall watch (default: the `stallFactor` and `stallMinS` settings; factor 0 turns it off). */
+  stall?: StallPolicy;
   onLine?: (label: string, stream: 'stdout' | 'stderr', line: string) => void;
   /** Every state the lifecycle enters, in order (for tests and traces). */
   onState?: (state: LaunchState) => void;
@@ -88,6 +104,8 @@ interface Slot {
   ended: number | null;
   /** The ssh destination whose connection failed or went silent (exit 255), if any. */
   lostHost?: string;
+  /** The rank whose failure line stopped the run, when this process printed it. */
+  failure?: { rank: number; exit: number | null; error: string };
 }
 
 type MetricSlot = {
@@ -155,6 +173,7 @@ export async function runPlan(plan: Plan, options: RunOptions): Promise<RankObse
       slot.rejected.invalid++;
       return;
     }
+    tracker.metric(rank!, m.step, clock());
     slot.sum += m.examples;
     slot.lines++;
     tallyRejections(slot.tally, m.robust);
@@ -168,6 +187,23 @@ export async function runPlan(plan: Plan, options: RunOptions): Promise<RankObse
     if (m.examples > 0 || slot.last === null || slot.last.examples === 0) slot.last = m;
     if (m.param_hash) slot.hash = m.param_hash;
   };
+  const clock = () => performance.now();
+  const tracker = new ProgressTracker(
+    dc.ranks.map((r) => r.rank),
+    clock(),
+  );
+  /** A rank's failure line: stops the run (the first one only, see below). */
+  const failure = (line: string, index: number, ranks: readonly number[]): void => {
+    const failed = readRankFailedLine(line);
+    const rank = failed ? rankOf(failed.rank, ranks) : undefined;
+    // Only the first report counts: the others' errors once it failed are consequences.
+    if (failed && rank !== undefined && state.kind !== 'stopping' && state.kind !== 'done') {
+      slots[index]!.failure = { rank, exit: failed.exit, error: failed.error };
+      dispatch({ type: 'rank_failed', index });
+    }
+  };
+  let stalls: Map<number, RankStall> | undefined;
+  let stalledRanks = new Set<number>();
   const prepared = prepareProcesses(plan, options.planPath);
   const slots: Slot[] = prepared.map(() => ({ proc: null, exit: null, started: Date.now(), ended: null }));
   const stopGraceMs = options.stopGraceMs ?? 5000;
@@ -202,15 +238,21 @@ export async function runPlan(plan: Plan, options: RunOptions): Promise<RankObse
     const { process: p, command } = prepared[index]!;
     const slot = slots[index]!;
     slot.started = Date.now();
+    const stdout = createStdoutReader({
+      ranks: p.ranks,
+      onHeartbeat: (rank, hb) => tracker.heartbeat(rank, hb, clock()),
+      onLine: (line) => {
+        failure(line, index, p.ranks);
+        record(line, p.ranks);
+        options.onLine?.(p.label, 'stdout', line);
+      },
+    });
     try {
       slot.proc = spawnProcess(command.argv, {
         ...(command.cwd ? { cwd: command.cwd } : {}),
         env: { ...options.env, ...command.env },
         pdeathsig: true,
-        onStdoutLine: (line) => {
-          record(line, p.ranks);
-          options.onLine?.(p.label, 'stdout', line);
-        },
+        onStdoutLine: (line) => stdout.line(line),
         onStderrLine: (line) => options.onLine?.(p.label, 'stderr', line),
         ...(command.stdin === 'pipe' ? { stdin: 'pipe' as const } : {}),
       });
@@ -227,6 +269,8 @@ export async function runPlan(plan: Plan, options: RunOptions): Promise<RankObse
     void slot.proc.exited.then((info) => {
       slot.exit ??= info;
       slot.ended ??= Date.now();
+      stdout.end();
+      for (const r of p.ranks) tracker.ended(r);
       // ssh's own failure (255) on a process marshal was not stopping: the host is unreachable or
       // its link went silent for ServerAliveInterval x ServerAliveCountMax seconds.
       if (command.stdin === 'pipe' && info.code === SSH_FAILURE_EXIT && state.procs[index]?.stopped == null) {
@@ -252,7 +296,7 @@ export async function runPlan(plan: Plan, options: RunOptions): Promise<RankObse
         for (const i of effect.indices) {
           const proc = slots[i]!.proc;
           if (!proc) continue;
-          stops.push(proc.stdin ? stopTied(proc, stopGraceMs) : proc.stop({ graceMs: stopGraceMs }));
+          stops.push(stopOne(proc, effect.reason));
         }
         return;
       case 'start_grace':
@@ -274,15 +318,51 @@ export async function runPlan(plan: Plan, options: RunOptions): Promise<RankObse
     }
   };
 
+  const stopOne = async (proc: ManagedProcess, reason: StopReason): Promise<unknown> => {
+    if (reason === 'rank_failed') {
+      // A direct rank is exiting already: let it, so its own exit code is reported.
+      await waitForExit(proc, { timeoutMs: FAILED_SETTLE_MS }).catch(() => {});
+    }
+    const stopping = proc.stdin ? stopTied(proc, stopGraceMs) : proc.stop({ graceMs: stopGraceMs });
+    // A SIGSTOPped rank acts on the SIGTERM only once continued.
+    if (reason === 'stalled' && !proc.stdin) proc.signalGroup('SIGCONT');
+    return stopping;
+  };
+
+  const watch = startStallWatch({
+    tracker,
+    policy: options.stall ?? {
+      factor: TRAINING_SETTINGS.stallFactor.default,
+      minMs: TRAINING_SETTINGS.stallMinS.default * 1000,
+    },
+    now: clock,
+    ...(options.signal ? { signal: options.signal } : {}),
+    onStall: (verdict) => {
+      stalledRanks = new Set(verdict.culprits);
+      stalls = new Map(verdict.ranks.map((r) => [r.rank, rankStall(verdict, r)]));
+      const indices = prepared.flatMap((x, i) =>
+        x.process.ranks.some((r) => stalledRanks.has(r)) ? [i] : [],
+      );
+      for (const i of indices)
+        options.onLine?.(
+          prepared[i]!.process.label,
+          'stderr',
+          `marshal: rank(s) ${verdict.culprits.join(', ')} made no progress for more than ${(verdict.limitMs / 1000).toFixed(1)} s; stopping the run`,
+        );
+      dispatch({ type: 'stalled', indices });
+    },
+  });
   const onAbort = () => dispatch({ type: 'aborted' });
   options.signal?.addEventListener('abort', onAbort, { once: true });
   try {
     if (options.signal?.aborted) dispatch({ type: 'aborted' });
     dispatch({ type: 'start' });
     await done;
+    watch.stop();
     // Stopping resolves once each group is reaped (SIGKILL after stopGraceMs if need be).
     await Promise.all(stops);
   } finally {
+    watch.stop();
     grace?.clear();
     options.signal?.removeEventListener('abort', onAbort);
   }
@@ -302,7 +382,11 @@ export async function runPlan(plan: Plan, options: RunOptions): Promise<RankObse
       metricLines: m.lines,
       lastTelemetry: m.last,
       finalParamHash: m.hash,
-      stopped: state.procs[index]!.stopped,
+      stopped: rankStop(state.procs[index]!.stopped, rank.rank, slot, stalledRanks),
+      ...(slot.failure?.rank === rank.rank
+        ? { failure: { exit: slot.failure.exit, error: slot.failure.error } }
+        : {}),
+      ...(stalls?.has(rank.rank) ? { stall: stalls.get(rank.rank)! } : {}),
       ...(slot.lostHost ? { lostHost: slot.lostHost } : {}),
       window: m.window,
       nonFinite: m.nonFinite,
@@ -310,4 +394,20 @@ export async function runPlan(plan: Plan, options: RunOptions): Promise<RankObse
       tally: m.tally,
     };
   });
+}
+
+/**
+ * A rank's stop reason from its process's: in a process that reported one rank's failure (or was
+ * blamed for a stall), that rank failed on its own (null, with its `failure` / `stall`); its other
+ * ranks were stopped because of it.
+ */
+function rankStop(
+  procStop: StopReason | null,
+  rank: number,
+  slot: Slot,
+  stalledRanks: ReadonlySet<number>,
+): StopReason | null {
+  if (procStop === 'rank_failed') return slot.failure?.rank === rank ? null : 'peer_failed';
+  if (procStop === 'stalled') return stalledRanks.has(rank) ? null : 'peer_stalled';
+  return procStop;
 }

@@ -2,7 +2,9 @@
  * Telemetry lines (pure): `MARSHAL_METRIC {"step","examples","loss","grad_norm","param_hash"}` on
  * a rank's stdout (a launcher prefix before the marker, as torchrun's `[default0]:`, is allowed).
  * JSON has no NaN: "NaN", "Infinity" and "-Infinity" strings (and the bare Python tokens) are read
- * as the numbers they stand for.
+ * as the numbers they stand for. Two more lines come from the rank-side entry (marshal_train
+ * main): `MARSHAL_HEARTBEAT {...}` (progress, for the stall watch) and `MARSHAL_RANK_FAILED {...}`
+ * (the script raised or exited non-zero: the runner stops every process at once).
  */
 import { type RobustTelemetry, robustTelemetry } from './suspects.ts';
 
@@ -90,4 +92,70 @@ export function readMetricLine(line: string): MetricLineResult {
       ...robustField(r),
     },
   };
+}
+
+export const HEARTBEAT_MARKER = 'MARSHAL_HEARTBEAT ';
+export const RANK_FAILED_MARKER = 'MARSHAL_RANK_FAILED ';
+
+/** `MARSHAL_HEARTBEAT {...}`: marshal_train's heartbeat thread, every few seconds while the script runs. */
+export interface Heartbeat {
+  rank: number | null;
+  /** The step `steps()` last yielded (null before the first, or without `steps()`). */
+  step: number | null;
+  /** True once `steps()` ran through (the rank is past training: teardown, evaluation). */
+  done: boolean;
+  /** The torch.distributed function the rank's main thread is blocked in, or null. */
+  collective: string | null;
+}
+
+/** `MARSHAL_RANK_FAILED {...}`: the rank-side entry saw the script raise or exit non-zero. */
+export interface RankFailure {
+  rank: number | null;
+  exit: number | null;
+  error: string;
+}
+
+/** The JSON object after `marker` in `line`; null without the marker or when it is not an object. */
+function markedObject(line: string, marker: string): Record<string, unknown> | null {
+  const at = line.indexOf(marker);
+  if (at < 0) return null;
+  try {
+    const raw: unknown = JSON.parse(line.slice(at + marker.length));
+    return raw !== null && typeof raw === 'object' && !Array.isArray(raw)
+      ? (raw as Record<string, unknown>)
+      : null;
+  } catch {
+    return null;
+  }
+}
+
+const count = (v: unknown): number | null =>
+  typeof v === 'number' && Number.isSafeInteger(v) && v >= 0 ? v : null;
+
+/** Parses a heartbeat line; null when it is not one (a malformed one is ignored, not counted). */
+export function readHeartbeatLine(line: string): Heartbeat | null {
+  const r = markedObject(line, HEARTBEAT_MARKER);
+  if (!r) return null;
+  return {
+    rank: count(r.rank),
+    step: count(r.step),
+    done: r.done === true,
+    collective: typeof r.collective === 'string' && r.collective !== '' ? r.collective.slice(0, 80) : null,
+  };
+}
+
+/** Parses a rank-failure line; null when it is not one. The error text is cut to 500 characters. */
+export function readRankFailedLine(line: string): RankFailure | null {
+  const r = markedObject(line, RANK_FAILED_MARKER);
+  if (!r) return null;
+  return {
+    rank: count(r.rank),
+    exit: typeof r.exit === 'number' && Number.isSafeInteger(r.exit) ? r.exit : null,
+    error: typeof r.error === 'string' ? r.error.slice(0, 500) : 'failed',
+  };
+}
+
+/** True for text that is at most a launcher's line prefix (torchrun's `[default0]:`). */
+export function isLauncherPrefix(text: string): boolean {
+  return /^\s*(\[[^\]]*\]:?)?\s*$/.test(text);
 }

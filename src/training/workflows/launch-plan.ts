@@ -3,7 +3,8 @@
  * a plan whose pre-flight failed unless `force`, then either describe the exact commands
  * (`dryRun`) or hash the plan's code files again on every node (a change refuses the launch,
  * `E_CODE_CHANGED`, unless `force`), run every rank, write `run-report.json` next to the plan and
- * audit each decision.
+ * audit each decision. With `maxRestarts`, a failed job is started again as a whole (see
+ * run-attempts.ts); the report lists every attempt and is rewritten after each one.
  */
 import { dirname, join } from 'node:path';
 import { writeJsonAtomic } from '../../core/atomic-file.ts';
@@ -12,11 +13,13 @@ import { openAudit } from '../audit.ts';
 import type { Launcher } from '../cluster.ts';
 import { type CodeChange, compareManifests, plannedManifests, probeCodeManifest } from '../code-manifest.ts';
 import { TRAINING_ERRORS } from '../errors.ts';
-import { buildRunReport, type RunReport } from '../launch/run-report.ts';
-import { prepareProcesses, runPlan } from '../launch/runner.ts';
+import { launchEnv, withLaunchEnv } from '../launch/launch-env.ts';
+import type { RunReport } from '../launch/run-report.ts';
+import { prepareProcesses } from '../launch/runner.ts';
 import type { Plan } from '../plan-schema.ts';
 import { checkNumberSetting, TRAINING_SETTINGS } from '../settings.ts';
 import { readPlanFile } from './read-plan-file.ts';
+import { runAttempts } from './run-attempts.ts';
 
 export interface LaunchPlanOptions {
   /** The plan file (relative to `cwd`). */
@@ -35,6 +38,18 @@ export interface LaunchPlanOptions {
   graceS?: number;
   /** SIGTERM-to-SIGKILL grace when stopping a rank, in ms (default 5 s). */
   stopGraceMs?: number;
+  /**
+   * A rank with no progress for stallFactor x the median step time, and at least stallMinS
+   * seconds, is flagged `stalled` and the run stopped; 0 turns the watch off (defaults in
+   * {@link TRAINING_SETTINGS}).
+   */
+  stallFactor?: number;
+  stallMinS?: number;
+  /**
+   * Restarts of the whole job after a failed attempt (default in {@link TRAINING_SETTINGS}: 0).
+   * Ranks get MARSHAL_RESTART_ATTEMPT and resume from their last complete checkpoint.
+   */
+  maxRestarts?: number;
   /** Every output line of every process, with its label. */
   onLine?: (label: string, stream: 'stdout' | 'stderr', line: string) => void;
   /** Clock for the report's timestamps. */
@@ -58,6 +73,12 @@ export type LaunchOutcome =
 /** Launches (or describes) a plan. Throws E_PREFLIGHT_FAILED when refused. */
 export async function launchPlan(options: LaunchPlanOptions): Promise<LaunchOutcome> {
   const graceS = checkNumberSetting('graceS', options.graceS) ?? TRAINING_SETTINGS.graceS.default;
+  const stall = {
+    factor: checkNumberSetting('stallFactor', options.stallFactor) ?? TRAINING_SETTINGS.stallFactor.default,
+    minMs: (checkNumberSetting('stallMinS', options.stallMinS) ?? TRAINING_SETTINGS.stallMinS.default) * 1000,
+  };
+  const maxRestarts =
+    checkNumberSetting('maxRestarts', options.maxRestarts) ?? TRAINING_SETTINGS.maxRestarts.default;
   const now = options.now ?? (() => new Date());
   const { plan, path } = await readPlanFile(options.plan, { cwd: options.cwd, env: options.env });
   const forced = options.force === true;
@@ -79,8 +100,8 @@ export async function launchPlan(options: LaunchPlanOptions): Promise<LaunchOutc
         },
       );
     }
-    const prepared = prepareProcesses(plan, path);
     if (options.dryRun) {
+      const prepared = prepareProcesses(withLaunchEnv(plan, launchEnv(plan, 0)), path);
       audit.log({ phase: 'launch', decision: 'dry-run', plan_sha256: plan.integrity.sha256 });
       return {
         kind: 'dry-run',
@@ -120,34 +141,51 @@ export async function launchPlan(options: LaunchPlanOptions): Promise<LaunchOutc
         );
       }
     }
-    audit.log({ phase: 'launch', decision: 'started', forced, plan_sha256: plan.integrity.sha256 });
-    const startedAt = now().toISOString();
-    const ranks = await runPlan(plan, {
+    audit.log({
+      phase: 'launch',
+      decision: 'started',
+      forced,
+      max_restarts: maxRestarts,
+      plan_sha256: plan.integrity.sha256,
+    });
+    const reportPath = join(dirname(path), 'run-report.json');
+    const report = await runAttempts({
+      plan,
       planPath: path,
       env: options.env,
       graceMs: graceS * 1000,
+      stall,
       ...(options.signal ? { signal: options.signal } : {}),
       ...(options.stopGraceMs !== undefined ? { stopGraceMs: options.stopGraceMs } : {}),
       ...(options.onLine ? { onLine: options.onLine } : {}),
-    });
-    const report = buildRunReport({
-      plan: path,
-      planSha256: plan.integrity.sha256,
-      launcher: plan.distributed_config.launcher,
-      startedAt,
-      finishedAt: now().toISOString(),
+      now,
+      maxRestarts,
       forced,
       codeChanges,
-      ranks,
+      verifyCode: () => verifyCode(plan, options),
+      onAttempt: async (r, restarting) => {
+        await writeJsonAtomic(reportPath, r);
+        const last = r.attempts![r.attempts!.length - 1]!;
+        audit.log({
+          phase: 'launch',
+          decision: restarting ? 'restarting' : r.status,
+          attempt: last.attempt,
+          failed_ranks: last.failedRanks,
+          resumed_from_step: last.resumedFromStep,
+          report: reportPath,
+          flags: r.ranks.map((x) => x.flags),
+        });
+      },
+      onRestartRefused: (changes) =>
+        audit.log({
+          phase: 'code_check',
+          decision: 'restart_refused',
+          changes: changes.map((c) => ({ node: c.node, file: c.file, problem: c.problem })),
+          plan_sha256: plan.integrity.sha256,
+        }),
     });
-    const reportPath = join(dirname(path), 'run-report.json');
+    // A restart refused for changed code adds a reason after the last write.
     await writeJsonAtomic(reportPath, report);
-    audit.log({
-      phase: 'launch',
-      decision: report.status,
-      report: reportPath,
-      flags: report.ranks.map((r) => r.flags),
-    });
     return { kind: 'ran', plan: path, report, reportPath, interrupted: options.signal?.aborted === true };
   } finally {
     await audit.close();

@@ -28,7 +28,8 @@ import { checkNumberSetting, TRAINING_SETTINGS } from '../settings.ts';
 /** Where the hardware calibration comes from. */
 export type PlanCalibration =
   | { mode: 'measure'; benchmark?: string; durationS?: number; repeats?: number; benchmarkTimeoutS?: number }
-  | { mode: 'file'; path: string }
+  /** `benchmark`: the one the file should have measured (default the shipped one); hardware_layer warns otherwise. */
+  | { mode: 'file'; path: string; benchmark?: string }
   | { mode: 'skip' };
 
 /** Planner tuning; each setting's default and bounds are in {@link TRAINING_SETTINGS}. */
@@ -107,7 +108,11 @@ export async function planTraining(options: PlanTrainingOptions): Promise<Planne
           },
         }
       : c.mode === 'file'
-        ? { mode: 'file' as const, path: resolve(options.cwd, c.path) }
+        ? {
+            mode: 'file' as const,
+            path: resolve(options.cwd, c.path),
+            ...(c.benchmark !== undefined ? { benchmark: c.benchmark } : {}),
+          }
         : { mode: 'skip' as const };
   const out = resolve(options.cwd, options.out ?? TRAINING_SETTINGS.out.default);
   const dataset = await readDataset(options.dataset, options.cwd);

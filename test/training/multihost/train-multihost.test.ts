@@ -262,21 +262,46 @@ multihostSuite('marshal train on three ssh hosts (network namespaces)', () => {
     }
   });
 
-  // Not torchrun: torch 1.13's elastic agent, once its worker failed, waits in its exit barrier
-  // (elastic/agent/server/api.py `_invoke_run` -> `_exit_barrier`, up to 300 s) for the other
-  // agents, whose ranks wait in the gloo rendezvous until its timeout (120 s): nothing exits sooner.
-  for (const launcher of ['mpirun'] as const) {
-    it(`a failing rank under ${launcher} stops every remote rank`, async () => {
+  // torchrun alone would take minutes: torch 1.13's elastic agent, once its worker failed, waits in
+  // its exit barrier (elastic/agent/server/api.py `_invoke_run` -> `_exit_barrier`, up to 300 s)
+  // for the other agents, whose ranks wait in the gloo rendezvous until its timeout (120 s). The
+  // rank's MARSHAL_RANK_FAILED line (printed by marshal_train's entry) stops every host at once.
+  // The run is bounded by a 60 s deadline: were the line not acted on, the abort would flag every
+  // rank `stopped_aborted`.
+  for (const launcher of ['torchrun', 'mpirun'] as const) {
+    it(`a failing rank under ${launcher} stops every remote rank at once, blaming only that rank`, async () => {
       writeFileSync(join(hosts.hosts[1]!.workdir, 'fixture_env.json'), '{"MARSHAL_FIXTURE_FAIL_RANK": "1"}');
+      const bound = deadline(60_000, [], `the failing ${launcher} run`);
+      const started = performance.now();
       try {
-        const r = await c.marshal(['train', 'launch', '--plan', `${launcher}/plan.json`, '--json']);
+        const r = await c.marshal(
+          ['train', 'launch', '--plan', `${launcher}/plan.json`, '--json'],
+          bound.signal,
+        );
+        console.log(
+          `failing rank under ${launcher}: the launch took ${((performance.now() - started) / 1000).toFixed(1)} s`,
+        );
+        assert.equal(
+          bound.signal.aborted,
+          false,
+          `not stopped by the failure line:\n${r.stderr.slice(-3000)}`,
+        );
         assert.equal(r.code, 1, r.stderr.slice(-3000));
         assert.match(r.stderr, /rank 1: failing on purpose/);
         const report = c.readJson<RunReport>(`${launcher}/run-report.json`);
         assert.equal(report.status, 'failed');
-        assert.ok(report.ranks[1]!.flags.includes('failed'), JSON.stringify(report.ranks[1]));
+        assert.deepEqual(
+          report.ranks.map((x) => [x.rank, x.flags.filter(isLifecycleFlag)]),
+          [
+            [0, ['stopped_peer_failed']],
+            [1, ['failed']],
+            [2, ['stopped_peer_failed']],
+          ],
+        );
+        assert.match(report.reasons.join('\n'), /rank 1 failed: exited with 3/);
         await assertNothingLeft(`after a failing rank under ${launcher}`);
       } finally {
+        bound.clear();
         rmSync(join(hosts.hosts[1]!.workdir, 'fixture_env.json'), { force: true });
       }
     });
