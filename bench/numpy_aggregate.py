@@ -4,6 +4,12 @@ Usage: /usr/bin/python3 bench/numpy_aggregate.py <data.bin> <n> <d> <float32|flo
 Loads the n x d row-major matrix with numpy.fromfile and prints one JSON object per rule:
 {"rule": {"seconds": [...], "cpu_seconds": [...], "result_head": [...], "result_sum": x, "selected": [...]}}.
 
+Or: ... numpy_aggregate.py --serve <data.bin> <n> <d> <float32|float64> <f>: loads the data once,
+prints "ready", then answers each stdin line "<rule> <repeats>" with one line holding that rule's
+JSON object (one untimed call first, then <repeats> timed ones), until stdin closes. The bench
+uses this to interleave the two sides rule by rule, so that load from other work on a shared
+machine falls on both.
+
 Each rule is written as a NumPy user would write it, in float64 like the TypeScript version, and
 in column chunks where a whole-matrix float64 temporary would need gigabytes (n = 32, d = 1e7).
 Krum and the geometric median use the same centred Gram matrix and weight-space Weiszfeld
@@ -139,28 +145,45 @@ RULES = {
 }
 
 
+def timed(X, f, rule, repeats, warm):
+    fn = RULES[rule]
+    if warm:
+        fn(X, f)
+    seconds = []
+    cpu = []
+    for _ in range(repeats):
+        c0 = time.process_time()
+        t0 = time.perf_counter()
+        result, selected = fn(X, f)
+        seconds.append(time.perf_counter() - t0)
+        cpu.append(time.process_time() - c0)
+    return {
+        "seconds": seconds,
+        "cpu_seconds": cpu,
+        "result_head": [float(x) for x in result[:4]],
+        "result_sum": float(result.sum()),
+        "selected": selected,
+    }
+
+
+def serve():
+    path, n, d, dtype, f = sys.argv[2:7]
+    n, d, f = int(n), int(d), int(f)
+    X = np.fromfile(path, dtype=np.dtype(dtype)).reshape(n, d)
+    print("ready", flush=True)
+    for line in sys.stdin:
+        rule, repeats = line.split()
+        print(json.dumps(timed(X, f, rule, int(repeats), True)), flush=True)
+
+
 def main():
+    if sys.argv[1] == "--serve":
+        serve()
+        return
     path, n, d, dtype, f, repeats, rules = sys.argv[1:8]
     n, d, f, repeats = int(n), int(d), int(f), int(repeats)
     X = np.fromfile(path, dtype=np.dtype(dtype)).reshape(n, d)
-    out = {}
-    for rule in rules.split(","):
-        fn = RULES[rule]
-        seconds = []
-        cpu = []
-        for _ in range(repeats):
-            c0 = time.process_time()
-            t0 = time.perf_counter()
-            result, selected = fn(X, f)
-            seconds.append(time.perf_counter() - t0)
-            cpu.append(time.process_time() - c0)
-        out[rule] = {
-            "seconds": seconds,
-            "cpu_seconds": cpu,
-            "result_head": [float(x) for x in result[:4]],
-            "result_sum": float(result.sum()),
-            "selected": selected,
-        }
+    out = {rule: timed(X, f, rule, repeats, False) for rule in rules.split(",")}
     print(json.dumps(out))
 
 

@@ -27,9 +27,12 @@ function collect(dir) {
 // ignored.
 const SLOWEST_FIRST = [
   'test/training/multihost/train-multihost.test.ts',
-  'test/training/byzantine-run.test.ts',
-  'test/supervisor/chaos.test.ts',
+  'test/training/checkpoint-resume.test.ts',
   'test/training/train-cli.test.ts',
+  'test/supervisor/chaos.test.ts',
+  'test/agents/local-provider.test.ts',
+  'test/training/byzantine-run.test.ts',
+  'test/training/stall.test.ts',
   'test/supervisor/cli.test.ts',
   'test/supervisor/switch.test.ts',
   'test/cli/heavy-gc.test.ts',

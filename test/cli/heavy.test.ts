@@ -362,11 +362,15 @@ describe('marshal heavy (main() against the fake OpenAI-compatible server)', () 
 
   it('Ctrl-C (SIGINT) exits 130 and prints what finished, the rest cancelled', async () => {
     let hungArrived = false;
+    // Checked on both events (whichever comes last): the hung call can reach the server after
+    // the last line on stderr, and then no stderr event would ever send the signal.
+    let maybeInterrupt = () => {};
     const server = await startFakeOpenAIServer((req) => {
       const w = who(req);
       if (w === 'decompose') return { content: JSON.stringify(SUBS.slice(0, 3)) };
       if (w === 2) {
         hungArrived = true;
+        maybeInterrupt();
         return { hang: true };
       }
       return { content: `finished ${w}` };
@@ -387,13 +391,16 @@ describe('marshal heavy (main() against the fake OpenAI-compatible server)', () 
     child.stdout.on('data', (d) => {
       stdout += d;
     });
-    child.stderr.on('data', (d) => {
-      stderr += d;
-      // Interrupt once two agents are done and the third is waiting on its (hanging) call.
+    // Interrupt once two agents are done and the third is waiting on its (hanging) call.
+    maybeInterrupt = () => {
       if (!sent && hungArrived && /agent-1: ok/.test(stderr) && /agent-2: ok/.test(stderr)) {
         sent = true;
         child.kill('SIGINT');
       }
+    };
+    child.stderr.on('data', (d) => {
+      stderr += d;
+      maybeInterrupt();
     });
     try {
       const [code] = (await once(child, 'close')) as [number | null];

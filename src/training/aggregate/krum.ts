@@ -1,5 +1,5 @@
-import { robustGram, squaredDistances } from './gram.ts';
-import { weightedSum } from './mean.ts';
+import { combine } from './mean.ts';
+import { pairwiseSquaredDistances } from './pairwise.ts';
 import { failNonFinite, preconditionFailed, requireN } from './preconditions.ts';
 import { selectInPlace } from './select.ts';
 import type { Vectors } from './types.ts';
@@ -16,9 +16,9 @@ export interface KrumOutcome {
  * squared Euclidean distances to its n - f - 2 nearest other inputs; Krum returns the input with
  * the lowest score, Multi-Krum the average of the m lowest (m = 1 is Krum). Unlike the original
  * coordinator's flagger, the distances are squared and the neighbour count is n - f - 2, so a
- * cluster of up to f colluding copies still pays for the distance to the honest inputs. The
- * distances come from a Gram matrix centred on the coordinate-wise median ({@link robustGram}), so
- * they are accurate relative to the honest spread whatever the Byzantine inputs are.
+ * cluster of up to f colluding copies still pays for the distance to the honest inputs. Every
+ * distance is taken directly ({@link pairwiseSquaredDistances}), so each is accurate relative to
+ * itself whatever the Byzantine inputs are (a Gram matrix's error is relative to its centre).
  * Preconditions: n >= 2f + 3; 1 <= m <= n - f.
  */
 export function multiKrum(
@@ -42,14 +42,14 @@ export function multiKrum(
       },
     );
   }
-  const gram = robustGram(vectors, d);
-  if (gram === undefined) failNonFinite(rule, vectors);
-  // Scores are ranked in the Gram matrix's units and reported in the inputs' (possibly Infinity
-  // when a finite distance squares past float64: the ranking does not depend on it).
-  const scaled = krumScores(squaredDistances(gram.G, n), n, n - f - 2);
+  const pairs = pairwiseSquaredDistances(vectors, d);
+  if (pairs === undefined) failNonFinite(rule, vectors);
+  // Scores are ranked in the rescaled units and reported in the inputs' (possibly Infinity when a
+  // finite distance squares past float64: the ranking does not depend on it).
+  const scaled = krumScores(pairs.D, n, n - f - 2);
   if (scaled.some((s) => !Number.isFinite(s))) failNonFinite(rule, vectors, 'squared distances');
   // Divided twice: 1 / scale^2 alone can overflow or underflow where the score itself does not.
-  const scores = scaled.map((s) => s / gram.scale / gram.scale);
+  const scores = scaled.map((s) => s / pairs.scale / pairs.scale);
   const order = scaled.map((_, i) => i).sort((a, b) => scaled[a]! - scaled[b]! || a - b);
   const selected = order.slice(0, m);
   let result: Float64Array;
@@ -57,10 +57,8 @@ export function multiKrum(
     result = new Float64Array(vectors[selected[0]!]!);
   } else {
     // Sum in index order so the average does not depend on how ties in the scores were broken.
-    const weights = new Float64Array(n);
-    for (const i of selected) weights[i] = 1;
-    result = weightedSum(vectors, weights, d);
-    for (let k = 0; k < d; k++) result[k] = result[k]! / m;
+    const rows = [...selected].sort((a, b) => a - b);
+    result = combine(vectors, rows, new Float64Array(n).fill(1), d, m).out;
   }
   return { result, selected, scores };
 }

@@ -28,12 +28,39 @@ export interface ReferenceResult {
 
 type Rows = readonly ArrayLike<number>[];
 
-/** A power of two p with max |x| * p in [1/2, 1) (1 for all-zero data). */
+/**
+ * The power of two p every difference is multiplied by before squaring, chosen from the
+ * differences themselves (not the magnitudes: a cluster of spread 1e-163 next to an outlier at 1
+ * would square to 1e-326, below the smallest double): the typical (lower median over rows) of
+ * the largest coordinate difference to a row's nearest other row is brought near 1, unless the
+ * largest sum of squares would then pass 2^1000, in which case the largest wins. Rows that are all
+ * equal fall back to the largest magnitude (1 for all-zero data).
+ */
 export function referenceScale(rows: Rows): number {
-  let m = 0;
-  for (const r of rows) for (let k = 0; k < r.length; k++) m = Math.max(m, Math.abs(r[k]!));
-  if (m === 0) return 1;
-  return 2 ** -Math.ceil(Math.log2(m) + 1e-12);
+  const n = rows.length;
+  const d = rows[0]!.length;
+  const nearest = new Array<number>(n).fill(Number.POSITIVE_INFINITY);
+  let largest = 0;
+  for (let i = 0; i < n; i++) {
+    for (let j = i + 1; j < n; j++) {
+      let m = 0;
+      // Halved before subtracting: no difference of two finite values overflows.
+      for (let k = 0; k < d; k++) m = Math.max(m, Math.abs(rows[i]![k]! / 2 - rows[j]![k]! / 2));
+      if (m === 0) continue;
+      nearest[i] = Math.min(nearest[i]!, m);
+      nearest[j] = Math.min(nearest[j]!, m);
+      largest = Math.max(largest, m);
+    }
+  }
+  const positive = nearest.filter((m) => Number.isFinite(m)).sort((a, b) => a - b);
+  if (positive.length === 0) {
+    let m = 0;
+    for (const r of rows) for (let k = 0; k < r.length; k++) m = Math.max(m, Math.abs(r[k]!));
+    return m === 0 ? 1 : 2 ** -Math.ceil(Math.log2(m) + 1e-12);
+  }
+  const typical = Math.log2(2 * positive[(positive.length - 1) >> 1]!);
+  const e = Math.floor(Math.min(-typical, (1000 - Math.log2(d)) / 2 - Math.log2(2 * largest)));
+  return 2 ** Math.max(-1022, Math.min(1023, e));
 }
 
 /** |a - b| computed directly, scaled by s before squaring, unscaled after the square root. */
