@@ -88,6 +88,12 @@ describe('nodeHttpFetch', { timeout: 30_000 }, () => {
     );
   });
 
+  it('a reply slower than the idle-socket timeout (4 s) still arrives: only idle sockets are closed', async () => {
+    handler = (_req, res) => setTimeout(() => json(res, 200, { slow: true }), 4500);
+    const res = await nodeHttpFetch(`${base}/`, { method: 'POST', body: '{}' });
+    assert.deepEqual(await res.json(), { slow: true });
+  });
+
   it('decodes gzip bodies', async () => {
     handler = (_req, res) => {
       const body = gzipSync(JSON.stringify({ zipped: true }));
