@@ -78,7 +78,7 @@ export function runHeavyFromSettings(
     workspace: settings.workspace,
     prompts: settings.prompts,
     perAgent: settings.perAgent,
-    ...(budgetOf(settings) ? { budget: budgetOf(settings) } : {}),
+    budget: budgetOf(settings),
     signal: options.signal,
     onEvent: options.onEvent,
   });

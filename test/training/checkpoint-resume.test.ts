@@ -19,7 +19,6 @@ import {
   rmSync,
   writeFileSync,
 } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -30,6 +29,7 @@ import { withLaunchEnv } from '../../src/training/launch/launch-env.ts';
 import type { RunReport } from '../../src/training/launch/run-report.ts';
 import type { Plan } from '../../src/training/plan-schema.ts';
 import { failedRanks, readResumeLine, shouldRestart } from '../../src/training/workflows/run-attempts.ts';
+import { freePort } from '../helpers/free-port.ts';
 import { memoryIo } from '../helpers/memory-io.ts';
 
 const ROOT = new URL('../../', import.meta.url).pathname;
@@ -39,14 +39,6 @@ const CRASH = { MARSHAL_FIXTURE_CRASH_RANK: '1', MARSHAL_FIXTURE_CRASH_STEP: '4'
 const STEPS = 10;
 
 let dir: string;
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const port = (server.address() as { port: number }).port;
-  await new Promise((r) => server.close(r));
-  return port;
-}
 
 function testEnv(extra: Record<string, string> = {}) {
   return { ...process.env, XDG_CONFIG_HOME: join(dir, 'config'), ...extra };

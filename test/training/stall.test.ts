@@ -8,7 +8,6 @@
  */
 import assert from 'node:assert/strict';
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -22,6 +21,7 @@ import {
   type RankProgress,
   type StallPolicy,
 } from '../../src/training/launch/stall.ts';
+import { freePort } from '../helpers/free-port.ts';
 import { memoryIo } from '../helpers/memory-io.ts';
 
 const ROOT = new URL('../../', import.meta.url).pathname;
@@ -147,14 +147,6 @@ describe('stall settings', () => {
 });
 
 let dir: string;
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const port = (server.address() as { port: number }).port;
-  await new Promise((r) => server.close(r));
-  return port;
-}
 
 async function marshal(args: string[], env: Record<string, string> = {}, signal?: AbortSignal) {
   const mem = memoryIo({ cwd: dir, env: { ...process.env, XDG_CONFIG_HOME: join(dir, 'config'), ...env } });

@@ -16,7 +16,6 @@ import {
   statSync,
   writeFileSync,
 } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -25,19 +24,12 @@ import { sha256CanonicalJson } from '../../src/core/hash.ts';
 import { sealPlan } from '../../src/training/index.ts';
 import type { RunReport } from '../../src/training/launch/run-report.ts';
 import type { Plan } from '../../src/training/plan-schema.ts';
+import { freePort } from '../helpers/free-port.ts';
 import { memoryIo } from '../helpers/memory-io.ts';
 import { PLAN_SECTIONS } from './plan-facts.ts';
 
 const ROOT = new URL('../../', import.meta.url).pathname;
 const FIXTURES = join(ROOT, 'test/fixtures/training');
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const port = (server.address() as { port: number }).port;
-  await new Promise((r) => server.close(r));
-  return port;
-}
 
 let dir: string;
 
