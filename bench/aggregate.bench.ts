@@ -14,14 +14,25 @@
  * the clipping rules see a realistic split); f = floor((n - 3) / 4), which every rule accepts.
  * Float32 inputs keep n = 32, d = 10^7 at 1.28 GB per copy (Float64 would be 2.56 GB).
  *
+ * Memory: NumPy asks the kernel for transparent huge pages (madvise) for every array of 4 MB and
+ * more, so a fresh 80 MB result costs it about 40 page faults; Node's ArrayBuffers come from glibc
+ * malloc, which asks for them only under GLIBC_TUNABLES=glibc.malloc.hugetlb=1 (glibc >= 2.35),
+ * and costs 20,000 4 KB faults otherwise (on this project's VM about 12 us each: a quarter of a
+ * second per fresh result at d = 1e7). By default (`--allocator thp`) the bench restarts itself
+ * under that tunable, so both sides allocate the same way; `--allocator default` keeps Node's
+ * default. `--out` passes a result buffer allocated once per case to both sides (marshal's `out`
+ * option, NumPy's out=), which avoids the faults without the tunable.
+ *
  * Run: npm run bench -- aggregate
  *   or node --import tsx bench/aggregate.bench.ts [--rules krum,median] [--n 8,32] [--d 1e5,1e6,1e7]
- * Environment equivalents: MARSHAL_BENCH_RULES, MARSHAL_BENCH_N, MARSHAL_BENCH_D.
+ *      [--allocator thp|default] [--out]
+ * Environment equivalents: MARSHAL_BENCH_RULES, MARSHAL_BENCH_N, MARSHAL_BENCH_D,
+ * MARSHAL_BENCH_ALLOCATOR, MARSHAL_BENCH_OUT=1.
  * Default: all rules, n in {8, 32}, d in {1e5, 1e6, 1e7}: 4 to 6 minutes on 2 shared cores, peak
  * memory about 4 GB (two 1.28 GB copies of the n = 32, d = 1e7 data plus NumPy temporaries).
  */
-import { spawn } from 'node:child_process';
-import { closeSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -49,6 +60,32 @@ const ns = list(arg('n', 'MARSHAL_BENCH_N'), ['8', '32']).map(Number);
 const ds = list(arg('d', 'MARSHAL_BENCH_D'), ['1e5', '1e6', '1e7']).map(Number);
 for (const r of rules)
   if (!(AGGREGATION_RULES as readonly string[]).includes(r)) throw new Error(`unknown rule ${r}`);
+const allocator = arg('allocator', 'MARSHAL_BENCH_ALLOCATOR') ?? 'thp';
+if (allocator !== 'thp' && allocator !== 'default')
+  throw new Error(`--allocator must be thp or default, got ${allocator}`);
+const useOut = process.argv.includes('--out') || process.env.MARSHAL_BENCH_OUT === '1';
+
+const HUGETLB = 'glibc.malloc.hugetlb=1';
+const tunables = process.env.GLIBC_TUNABLES ?? '';
+if (allocator === 'thp' && process.platform === 'linux' && !tunables.split(':').includes(HUGETLB)) {
+  // Restart under the tunable (it is read once, when the process starts).
+  const child = spawnSync(process.execPath, [...process.execArgv, ...process.argv.slice(1)], {
+    stdio: 'inherit',
+    env: { ...process.env, GLIBC_TUNABLES: tunables ? `${tunables}:${HUGETLB}` : HUGETLB },
+  });
+  process.exit(child.status ?? 1);
+}
+
+/** The kernel's transparent huge page mode ("always", "madvise", "never"), or "unknown". */
+function thpMode(): string {
+  try {
+    return (
+      /\[(\w+)\]/.exec(readFileSync('/sys/kernel/mm/transparent_hugepage/enabled', 'utf8'))?.[1] ?? 'unknown'
+    );
+  } catch {
+    return 'unknown';
+  }
+}
 
 /** xorshift32: reproducible data without a dependency. */
 function fill(data: Float32Array, n: number, d: number, f: number): void {
@@ -160,7 +197,7 @@ async function startNumpy(file: string, n: number, d: number, f: number) {
   await next(300_000, 'numpy data load');
   return {
     async run(rule: AggregationRule, repeats: number): Promise<NumpyRun> {
-      child.stdin.write(`${rule} ${repeats}\n`);
+      child.stdin.write(`${rule} ${repeats}${useOut ? ' out' : ''}\n`);
       return JSON.parse(await next(1_800_000, `numpy ${rule}`)) as NumpyRun;
     },
     async close(): Promise<void> {
@@ -192,16 +229,19 @@ async function runCase(n: number, d: number, dir: string): Promise<Row[]> {
     { seconds: number; cpu: number; last: ReturnType<typeof aggregate> }
   >();
   const theirs = new Map<AggregationRule, NumpyRun>();
+  // --out: one result buffer for every call of the case (the first, untimed call touches it).
+  const out = useOut ? new Float64Array(d) : undefined;
+  const options = out ? { f, out } : { f };
   try {
     for (let round = 0; round < ROUNDS; round++) {
       for (const rule of rules) {
         let best = ours.get(rule)?.seconds ?? Number.POSITIVE_INFINITY;
         let bestCpu = ours.get(rule)?.cpu ?? Number.POSITIVE_INFINITY;
-        let last = aggregate(rule, vectors, { f });
+        let last = aggregate(rule, vectors, options);
         for (let r = 0; r < repeats; r++) {
           const c0 = process.cpuUsage();
           const t0 = performance.now();
-          last = aggregate(rule, vectors, { f });
+          last = aggregate(rule, vectors, options);
           best = Math.min(best, (performance.now() - t0) / 1000);
           const c = process.cpuUsage(c0);
           bestCpu = Math.min(bestCpu, (c.user + c.system) / 1e6);
@@ -221,6 +261,8 @@ async function runCase(n: number, d: number, dir: string): Promise<Row[]> {
   }
   return rules.map((rule) => {
     const a = ours.get(rule)!;
+    // With --out every rule's result is the same buffer: recompute the rule's own for the checks.
+    if (out) a.last = aggregate(rule, vectors, { f });
     const b = theirs.get(rule)!;
     const result = a.last.result;
     const head = Array.from(result.subarray(0, 4));
@@ -254,6 +296,13 @@ console.log(
 );
 console.log(`rules: ${rules.join(', ')}; n: ${ns.join(', ')}; d: ${ds.join(', ')}`);
 console.log('wall = elapsed time; cpu = process CPU time (steadier when other work shares the cores)');
+console.log(
+  `memory: transparent huge pages ${thpMode()}; Node's allocator ${
+    (process.env.GLIBC_TUNABLES ?? '').split(':').includes(HUGETLB)
+      ? `under GLIBC_TUNABLES=${HUGETLB} (huge pages for large buffers, as NumPy asks for)`
+      : 'glibc default (4 KB pages for large buffers; NumPy asks for huge pages)'
+  }; results ${useOut ? 'into one buffer per case on both sides (--out)' : 'in a fresh array per call on both sides'}`,
+);
 console.log(
   `load average at the start: ${loadavg()
     .map((x) => x.toFixed(2))

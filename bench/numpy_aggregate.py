@@ -9,11 +9,15 @@ prints "ready", then answers each stdin line "<rule> <repeats>" with one line ho
 JSON object (one untimed call first, then <repeats> timed ones), until stdin closes. The bench
 uses this to interleave the two sides rule by rule, so that load from other work on a shared
 machine falls on both.
+A request line "<rule> <repeats> out" makes the rule write its result into one float64 array
+allocated once (NumPy's out= where the rule's last operation takes it), like marshal's `out` option.
 
 Each rule is written as a NumPy user would write it, in float64 like the TypeScript version, and
 in column chunks where a whole-matrix float64 temporary would need gigabytes (n = 32, d = 1e7).
-Krum and the geometric median use the same centred Gram matrix and weight-space Weiszfeld
-iteration as the TypeScript code, so the comparison is of implementations, not of algorithms.
+Krum and the geometric median use a centred Gram matrix (the fast way to write them in NumPy) and
+the geometric median the weight-space Weiszfeld iteration; marshal takes every distance directly,
+which costs more arithmetic and keeps the honest distances exact next to a far outlier (README,
+"Precision"), so these ratios are against a faster but less precise baseline.
 """
 
 import json
@@ -25,20 +29,22 @@ import numpy as np
 CHUNK = 1 << 16
 
 
-def mean(X, f):
-    return X.mean(axis=0, dtype=np.float64), None
+def mean(X, f, out=None):
+    return X.mean(axis=0, dtype=np.float64, out=out), None
 
 
-def median(X, f):
+def median(X, f, out=None):
+    if out is not None:
+        return np.median(X, axis=0, out=out), None
     return np.median(X, axis=0).astype(np.float64), None
 
 
-def trimmed_mean(X, f):
+def trimmed_mean(X, f, out=None):
     n = X.shape[0]
     if f == 0:
-        return X.mean(axis=0, dtype=np.float64), None
+        return X.mean(axis=0, dtype=np.float64, out=out), None
     P = np.partition(X, (f, n - f - 1), axis=0)
-    return P[f : n - f].mean(axis=0, dtype=np.float64), None
+    return P[f : n - f].mean(axis=0, dtype=np.float64, out=out), None
 
 
 def centred_gram(X):
@@ -51,9 +57,10 @@ def centred_gram(X):
     return G
 
 
-def weighted_sum(X, w):
+def weighted_sum(X, w, out=None):
     d = X.shape[1]
-    out = np.empty(d)
+    if out is None:
+        out = np.empty(d)
     for k in range(0, d, CHUNK):
         out[k : k + CHUNK] = w @ X[:, k : k + CHUNK].astype(np.float64)
     return out
@@ -68,20 +75,24 @@ def krum_scores(X, f):
     return np.sort(D, axis=1)[:, : n - f - 2].sum(axis=1)
 
 
-def krum(X, f):
+def krum(X, f, out=None):
     scores = krum_scores(X, f)
     best = int(np.argsort(scores, kind="stable")[0])
+    if out is not None:
+        np.copyto(out, X[best])
+        return out, [best]
     return X[best].astype(np.float64), [best]
 
 
-def multi_krum(X, f):
+def multi_krum(X, f, out=None):
     n = X.shape[0]
     scores = krum_scores(X, f)
     selected = np.argsort(scores, kind="stable")[: n - f]
-    return X[np.sort(selected)].mean(axis=0, dtype=np.float64), [int(i) for i in selected]
+    result = X[np.sort(selected)].mean(axis=0, dtype=np.float64, out=out)
+    return result, [int(i) for i in selected]
 
 
-def geometric_median(X, f, cap=1000, tol=1e-9):
+def geometric_median(X, f, out=None, cap=1000, tol=1e-9):
     n = X.shape[0]
     G = centred_gram(X)
     g = np.diag(G)
@@ -109,12 +120,19 @@ def geometric_median(X, f, cap=1000, tol=1e-9):
         # The same stopping rule as marshal: the move against the robust scale.
         if moved <= tol * scale:
             break
-    return weighted_sum(X, alpha), None
+    return weighted_sum(X, alpha, out), None
 
 
-def centered_clipping(X, f, steps=3):
+def centered_clipping(X, f, out=None, steps=3):
     n, d = X.shape
-    v = np.median(X, axis=0).astype(np.float64)
+    if out is None:
+        v = np.median(X, axis=0).astype(np.float64)
+        scratch = None
+    else:
+        # With a result buffer: the median into it, each step's weighted sum into one scratch array
+        # and the update in place (the same operations, so the same rounding).
+        v = np.median(X, axis=0, out=out)
+        scratch = np.empty(d)
 
     def dists(v):
         acc = np.zeros(n)
@@ -128,7 +146,11 @@ def centered_clipping(X, f, steps=3):
     for step in range(steps):
         c = np.where(dist > tau, tau / np.where(dist > 0, dist, 1), 1.0)
         w = c / n
-        v = (1 - w.sum()) * v + weighted_sum(X, w)
+        if scratch is None:
+            v = (1 - w.sum()) * v + weighted_sum(X, w)
+        else:
+            v *= 1 - w.sum()
+            v += weighted_sum(X, w, scratch)
         if step < steps - 1:
             dist = dists(v)
     return v, None
@@ -145,16 +167,16 @@ RULES = {
 }
 
 
-def timed(X, f, rule, repeats, warm):
+def timed(X, f, rule, repeats, warm, out=None):
     fn = RULES[rule]
     if warm:
-        fn(X, f)
+        fn(X, f, out)
     seconds = []
     cpu = []
     for _ in range(repeats):
         c0 = time.process_time()
         t0 = time.perf_counter()
-        result, selected = fn(X, f)
+        result, selected = fn(X, f, out)
         seconds.append(time.perf_counter() - t0)
         cpu.append(time.process_time() - c0)
     return {
@@ -171,9 +193,13 @@ def serve():
     n, d, f = int(n), int(d), int(f)
     X = np.fromfile(path, dtype=np.dtype(dtype)).reshape(n, d)
     print("ready", flush=True)
+    out = None
     for line in sys.stdin:
-        rule, repeats = line.split()
-        print(json.dumps(timed(X, f, rule, int(repeats), True)), flush=True)
+        words = line.split()
+        rule, repeats = words[:2]
+        if words[2:] == ["out"] and out is None:
+            out = np.empty(d)
+        print(json.dumps(timed(X, f, rule, int(repeats), True, out if words[2:] == ["out"] else None)), flush=True)
 
 
 def main():

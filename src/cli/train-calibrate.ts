@@ -15,17 +15,21 @@ export const trainCalibrateCommand: CommandSpec = {
   name: 'train calibrate',
   summary: "measure every node's training throughput (examples/s)",
   usage:
-    'train calibrate --cluster <cluster.yaml> [--benchmark <script>] [--duration <s>] [--repeats <n>] [--json]',
+    'train calibrate --cluster <cluster.yaml> [--benchmark <script>] [--duration <s>] [--repeats <n>] [--remeasure <n>] [--json]',
   description: [
     'Runs a benchmark on every node, in its workdir with its python: nodes on different hosts in',
     'parallel, nodes sharing a host one after another. Each node runs --repeats times; the median',
-    'is kept. The benchmark prints {"throughput","memory_gb","latency_ms"} as its last stdout line;',
+    'is kept; a node whose repeats spread more than 20% runs a second round of --remeasure runs.',
+    'The benchmark prints {"throughput","memory_gb","latency_ms"} as its last stdout line;',
     'the default is a small PyTorch training step shipped with marshal. A node that fails is',
     'reported with its reason. Save the --json output and pass it to `train plan --calibration`.',
   ].join('\n'),
-  options: trainOptions(['cluster', 'benchmark', 'durationS', 'repeats', 'benchmarkTimeoutS'], {
-    json: { type: 'boolean', description: 'print the calibration document as JSON' },
-  }),
+  options: trainOptions(
+    ['cluster', 'benchmark', 'durationS', 'repeats', 'remeasureRepeats', 'benchmarkTimeoutS'],
+    {
+      json: { type: 'boolean', description: 'print the calibration document as JSON' },
+    },
+  ),
   examples: [
     'marshal train calibrate --cluster cluster.yaml --json > calibration.json',
     'marshal train calibrate --cluster cluster.yaml --benchmark bench.py --duration 10',
@@ -41,6 +45,7 @@ export const trainCalibrateCommand: CommandSpec = {
       const benchmark = stringSetting(values, 'benchmark');
       const durationS = numberSetting(values, 'durationS');
       const repeats = numberSetting(values, 'repeats');
+      const remeasureRepeats = numberSetting(values, 'remeasureRepeats');
       const benchmarkTimeoutS = numberSetting(values, 'benchmarkTimeoutS');
       const say = progress(io);
       const report = await calibrateNodes({
@@ -48,6 +53,7 @@ export const trainCalibrateCommand: CommandSpec = {
         ...(benchmark !== undefined ? { benchmark } : {}),
         ...(durationS !== undefined ? { durationS } : {}),
         ...(repeats !== undefined ? { repeats } : {}),
+        ...(remeasureRepeats !== undefined ? { remeasureRepeats } : {}),
         ...(benchmarkTimeoutS !== undefined ? { benchmarkTimeoutS } : {}),
         cwd: io.cwd,
         env: io.env,

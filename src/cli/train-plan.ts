@@ -44,6 +44,7 @@ export const trainPlanCommand: CommandSpec = {
       'benchmark',
       'durationS',
       'repeats',
+      'remeasureRepeats',
       'out',
       'globalBatchSize',
       'chunkSize',
@@ -111,11 +112,13 @@ function calibrationFrom(values: OptionValues): PlanCalibration {
   if (skip) return { mode: 'skip' };
   const durationS = numberSetting(values, 'durationS');
   const repeats = numberSetting(values, 'repeats');
+  const remeasureRepeats = numberSetting(values, 'remeasureRepeats');
   return {
     mode: 'measure',
     ...(benchmark !== undefined ? { benchmark } : {}),
     ...(durationS !== undefined ? { durationS } : {}),
     ...(repeats !== undefined ? { repeats } : {}),
+    ...(remeasureRepeats !== undefined ? { remeasureRepeats } : {}),
   };
 }
 

@@ -96,6 +96,16 @@ export const TRAINING_SETTINGS = {
     max: 100,
     integer: true,
   },
+  remeasureRepeats: {
+    kind: 'number',
+    flag: 'remeasure',
+    valueName: 'n',
+    help: 'runs of a second round for a node whose repeats spread more than 20% (0: never)',
+    defaultText: 'the --repeats value',
+    min: 0,
+    max: 100,
+    integer: true,
+  },
   benchmarkTimeoutS: {
     kind: 'number',
     flag: 'timeout',

@@ -126,6 +126,33 @@ describe('marshal train, two local nodes', () => {
     writeFileSync(join(dir, 'cal.json'), r.stdout);
   });
 
+  it('calibrate --remeasure n: a noisy node runs a second round of n runs, a quiet one does not', async () => {
+    const bench = `import json, os
+runs = int(open("noisy_runs.txt").read()) if os.path.exists("noisy_runs.txt") else 0
+values = json.load(open("noisy_values.json"))
+open("noisy_runs.txt", "w").write(str(runs + 1))
+print(json.dumps({"throughput": values[min(runs, len(values) - 1)], "memory_gb": 0.1, "latency_ms": 2}))
+`;
+    const values = { a: [21_580, 30_000, 38_253, 29_900, 30_100], b: [30_000, 30_050, 29_950] };
+    for (const [node, list] of Object.entries(values)) {
+      writeFileSync(join(dir, 'nodes', node, 'bench_noisy.py'), bench);
+      writeFileSync(join(dir, 'nodes', node, 'noisy_values.json'), JSON.stringify(list));
+    }
+    const args = ['train', 'calibrate', '--cluster', 'cluster.yaml', '--benchmark', 'bench_noisy.py'];
+    const r = await marshal([...args, '--duration', '0.1', '--repeats', '3', '--remeasure', '2', '--json']);
+    assert.equal(r.code, 0, r.stderr);
+    const runs = (node: string) => readFileSync(join(dir, 'nodes', node, 'noisy_runs.txt'), 'utf8');
+    assert.equal(runs('a'), '5', 'three runs, then two more');
+    assert.equal(runs('b'), '3');
+    const [a, b] = JSON.parse(r.stdout).nodes;
+    assert.deepEqual(a.samples, [29_900, 30_100]);
+    assert.deepEqual(a.discarded_samples, [21_580, 30_000, 38_253]);
+    assert.equal(b.discarded_samples, undefined);
+    const bad = await marshal([...args, '--remeasure', '-1']);
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /--remeasure/);
+  });
+
   it('calibrate measures both nodes with the default PyTorch benchmark', async () => {
     const r = await marshal([
       'train',

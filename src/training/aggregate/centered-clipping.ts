@@ -39,6 +39,7 @@ export function centeredClipping(
   f: number,
   d: number,
   options: CenteredClippingOptions = {},
+  into?: Float64Array,
 ): CenteredClippingOutcome {
   const rule = 'centered-clipping';
   const n = vectors.length;
@@ -55,7 +56,7 @@ export function centeredClipping(
     );
   }
   const dist = new Float64Array(n);
-  const v = startPoint(vectors, d, options.momentum, dist);
+  const v = startPoint(vectors, d, options.momentum, dist, into);
   // Squares of huge or tiny differences leave float64's comfortable range (a distance of 0 may be
   // an underflow): redo them scaled by a power of two s chosen from the differences themselves.
   const s = dist.every((x) => x >= 2 ** -LOW && x <= 2 ** HIGH) ? 1 : spreadScale(halfSpreads(vectors, v), d);
@@ -100,10 +101,11 @@ function startPoint(
   d: number,
   momentum: Vector | undefined,
   dist: Float64Array,
+  into: Float64Array | undefined,
 ): Float64Array {
   const rule = 'centered-clipping';
   if (momentum === undefined) {
-    const v = new Float64Array(d);
+    const v = into ?? new Float64Array(d);
     if (coordinateMedianInto(vectors, d, v, dist) !== 0) failNonFinite(rule, vectors);
     return v;
   }
@@ -118,7 +120,8 @@ function startPoint(
       },
     );
   }
-  const v = new Float64Array(momentum);
+  const v = into ?? new Float64Array(d);
+  v.set(momentum);
   const bad = v.findIndex((x) => !Number.isFinite(x));
   if (bad >= 0) {
     preconditionFailed(

@@ -44,6 +44,7 @@ export function geometricMedian(
   f: number,
   d: number,
   options: GeometricMedianOptions = {},
+  into?: Float64Array,
 ): GeometricMedianOutcome {
   const rule = 'geometric-median';
   const n = vectors.length;
@@ -127,7 +128,14 @@ export function geometricMedian(
     // set by the farthest outlier and stopped at once).
     if (moved <= threshold) break;
   }
-  const result = z ?? weightedSum(vectors, alpha, d);
+  // The paths from the data keep their own iterate (rare: a far outlier or a rounding-level threshold).
+  let result: Float64Array;
+  if (z === null) result = weightedSum(vectors, alpha, d, into);
+  else if (into === undefined) result = z;
+  else {
+    into.set(z);
+    result = into;
+  }
   for (let k = 0; k < d; k++) if (!Number.isFinite(result[k]!)) failNonFinite(rule, vectors);
   return { result, iterations, nu: nu / unit };
 }

@@ -4,7 +4,7 @@ import { coordinateMedian } from './coordinate-median.ts';
 import { geometricMedian } from './geometric-median.ts';
 import { multiKrum } from './krum.ts';
 import { mean } from './mean.ts';
-import { checkShape, nonFiniteInputs, preconditionFailed } from './preconditions.ts';
+import { checkShape, nonFiniteInputs, preconditionFailed, resultBuffer } from './preconditions.ts';
 import { trimmedMean } from './trimmed-mean.ts';
 import {
   AGGREGATION_RULES,
@@ -77,8 +77,10 @@ export function aggregate(
       },
     );
   }
+  // Untouched until a rule writes it: a fresh array costs its page faults only then.
+  const into = resultBuffer(rule, options.out, d, vectors, options.momentum);
   try {
-    return { ...runRule(rule, vectors, options, f, d), nonFinite: [] };
+    return { ...runRule(rule, vectors, options, f, d, into), nonFinite: [] };
   } catch (err) {
     if (options.strict === true || !isNonFiniteInput(err)) throw err;
   }
@@ -100,6 +102,7 @@ export function aggregate(
     { ...options, trim },
     f - b,
     d,
+    into,
   );
   const out: AggregateResult = { ...r, f, nonFinite: bad };
   if (r.selected) out.selected = r.selected.map((i) => kept[i]!);
@@ -119,23 +122,24 @@ function runRule(
   options: AggregateOptions,
   f: number,
   d: number,
+  into: Float64Array,
 ): Omit<AggregateResult, 'nonFinite'> {
   switch (rule) {
     case 'mean':
-      return { rule, f, result: mean(vectors, f, d) };
+      return { rule, f, result: mean(vectors, f, d, into) };
     case 'median':
-      return { rule, f, result: coordinateMedian(vectors, f, d) };
+      return { rule, f, result: coordinateMedian(vectors, f, d, into) };
     case 'trimmed-mean':
-      return { rule, f, result: trimmedMean(vectors, f, d, options.trim ?? f) };
+      return { rule, f, result: trimmedMean(vectors, f, d, options.trim ?? f, into) };
     case 'krum':
     case 'multi-krum': {
       const m = rule === 'krum' ? 1 : (options.m ?? vectors.length - f);
-      return { rule, f, ...multiKrum(vectors, f, d, m, rule) };
+      return { rule, f, ...multiKrum(vectors, f, d, m, rule, into) };
     }
     case 'geometric-median':
-      return { rule, f, ...geometricMedian(vectors, f, d, options) };
+      return { rule, f, ...geometricMedian(vectors, f, d, options, into) };
     case 'centered-clipping':
-      return { rule, f, ...centeredClipping(vectors, f, d, options) };
+      return { rule, f, ...centeredClipping(vectors, f, d, options, into) };
     default:
       return assertNever(rule, 'aggregation rule');
   }

@@ -27,6 +27,7 @@ export function multiKrum(
   d: number,
   m: number,
   rule: 'krum' | 'multi-krum',
+  into?: Float64Array,
 ): KrumOutcome {
   const n = vectors.length;
   requireN(rule, n, f, 2 * f + 3, 'n >= 2f + 3');
@@ -54,11 +55,12 @@ export function multiKrum(
   const selected = order.slice(0, m);
   let result: Float64Array;
   if (m === 1) {
-    result = new Float64Array(vectors[selected[0]!]!);
+    result = into ?? new Float64Array(d);
+    result.set(vectors[selected[0]!]!);
   } else {
     // Sum in index order so the average does not depend on how ties in the scores were broken.
     const rows = [...selected].sort((a, b) => a - b);
-    result = combine(vectors, rows, new Float64Array(n).fill(1), d, m).out;
+    result = combine(vectors, rows, new Float64Array(n).fill(1), d, m, into).out;
   }
   return { result, selected, scores };
 }

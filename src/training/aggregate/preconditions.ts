@@ -48,6 +48,48 @@ export function checkShape(rule: AggregationRule, vectors: Vectors, f: number): 
   return d;
 }
 
+/**
+ * Checks `out`, the caller's result buffer: a Float64Array of length d that shares no memory with
+ * an input or the momentum (the rules read those while they write the result). Returns a fresh
+ * zeroed array when there is none.
+ */
+export function resultBuffer(
+  rule: AggregationRule,
+  out: unknown,
+  d: number,
+  vectors: Vectors,
+  momentum?: ArrayBufferView,
+): Float64Array {
+  if (out === undefined) return new Float64Array(d);
+  if (!(out instanceof Float64Array)) {
+    preconditionFailed(
+      rule,
+      'out is a Float64Array',
+      `out must be a Float64Array, got ${describeValue(out)}`,
+    );
+  }
+  if (out.length !== d) {
+    preconditionFailed(rule, 'out has length d', `out has length ${out.length}, inputs have length ${d}`, {
+      length: out.length,
+      expected: d,
+    });
+  }
+  const overlaps = (v: ArrayBufferView): boolean =>
+    v.buffer === out.buffer &&
+    v.byteOffset < out.byteOffset + out.byteLength &&
+    out.byteOffset < v.byteOffset + v.byteLength;
+  const index = vectors.findIndex(overlaps);
+  if (index >= 0) {
+    preconditionFailed(rule, 'out shares no memory with the inputs', `out overlaps input vector ${index}`, {
+      index,
+    });
+  }
+  if (momentum !== undefined && overlaps(momentum)) {
+    preconditionFailed(rule, 'out shares no memory with the inputs', 'out overlaps momentum');
+  }
+  return out;
+}
+
 function vectorLength(rule: AggregationRule, vectors: Vectors, i: number): number {
   const v = vectors[i];
   if (!(v instanceof Float64Array) && !(v instanceof Float32Array)) {

@@ -11,7 +11,13 @@ const SORT_BELOW = 12;
  * values and average the n - 2 trim left. With f <= trim Byzantine inputs the result lies between
  * the smallest and largest honest value. Preconditions: f <= trim, n >= 2 trim + 1.
  */
-export function trimmedMean(vectors: Vectors, f: number, d: number, trim = f): Float64Array {
+export function trimmedMean(
+  vectors: Vectors,
+  f: number,
+  d: number,
+  trim = f,
+  into?: Float64Array,
+): Float64Array {
   const n = vectors.length;
   if (!Number.isSafeInteger(trim) || trim < f) {
     preconditionFailed(
@@ -31,7 +37,7 @@ export function trimmedMean(vectors: Vectors, f: number, d: number, trim = f): F
     2 * trim + 1,
     trim === f ? 'n >= 2f + 1' : `n >= 2 trim + 1 (trim = ${trim})`,
   );
-  const out = new Float64Array(d);
+  const out = into ?? new Float64Array(d);
   const scratch = new Float64Array(n * COLUMN_BLOCK);
   const keep = n - 2 * trim;
   let bad = 0;

@@ -14,6 +14,8 @@ export interface CalibrateNodesOptions {
   benchmark?: string;
   durationS?: number;
   repeats?: number;
+  /** Runs of the second round for a noisy node (default: `repeats`; 0: no second round). */
+  remeasureRepeats?: number;
   /** Bound on one benchmark run in seconds (default: duration + 120). */
   benchmarkTimeoutS?: number;
   cwd: string;
@@ -27,11 +29,13 @@ export async function calibrateNodes(options: CalibrateNodesOptions): Promise<Ca
   const durationS = checkNumberSetting('durationS', options.durationS) ?? TRAINING_SETTINGS.durationS.default;
   const repeats = checkNumberSetting('repeats', options.repeats) ?? TRAINING_SETTINGS.repeats.default;
   const timeoutS = checkNumberSetting('benchmarkTimeoutS', options.benchmarkTimeoutS);
+  const remeasureRepeats = checkNumberSetting('remeasureRepeats', options.remeasureRepeats);
   const cluster = await loadCluster(options.cluster, { cwd: options.cwd, env: options.env });
   return calibrateCluster(cluster.nodes, {
     ...(options.benchmark !== undefined ? { benchmark: options.benchmark } : {}),
     durationS,
     repeats,
+    ...(remeasureRepeats !== undefined ? { remeasureRepeats } : {}),
     ...(timeoutS !== undefined ? { timeoutMs: timeoutS * 1000 } : {}),
     env: options.env,
     ...(options.signal ? { signal: options.signal } : {}),

@@ -27,7 +27,14 @@ import { checkNumberSetting, TRAINING_SETTINGS } from '../settings.ts';
 
 /** Where the hardware calibration comes from. */
 export type PlanCalibration =
-  | { mode: 'measure'; benchmark?: string; durationS?: number; repeats?: number; benchmarkTimeoutS?: number }
+  | {
+      mode: 'measure';
+      benchmark?: string;
+      durationS?: number;
+      repeats?: number;
+      remeasureRepeats?: number;
+      benchmarkTimeoutS?: number;
+    }
   /** `benchmark`: the one the file should have measured (default the shipped one); hardware_layer warns otherwise. */
   | { mode: 'file'; path: string; benchmark?: string }
   | { mode: 'skip' };
@@ -101,6 +108,9 @@ export async function planTraining(options: PlanTrainingOptions): Promise<Planne
           options: {
             durationS: checkNumberSetting('durationS', c.durationS) ?? TRAINING_SETTINGS.durationS.default,
             repeats: checkNumberSetting('repeats', c.repeats) ?? TRAINING_SETTINGS.repeats.default,
+            ...(c.remeasureRepeats !== undefined
+              ? { remeasureRepeats: checkNumberSetting('remeasureRepeats', c.remeasureRepeats)! }
+              : {}),
             ...(c.benchmark !== undefined ? { benchmark: c.benchmark } : {}),
             ...(c.benchmarkTimeoutS !== undefined
               ? { timeoutMs: checkNumberSetting('benchmarkTimeoutS', c.benchmarkTimeoutS)! * 1000 }
