@@ -13,6 +13,16 @@ import { type CommandSpec, numberOption, stringOption } from './command.ts';
 import { type Io, printJson, println, styler, useColor } from './io.ts';
 import { flagSetting, numberSetting, settingOptions } from './train-common.ts';
 
+/** The rules that read each rule-specific option (the option names are the flags). */
+const OPTION_RULES: Readonly<Record<string, readonly string[]>> = {
+  m: ['multi-krum'],
+  trim: ['trimmed-mean'],
+  iterations: ['geometric-median', 'centered-clipping'],
+  tolerance: ['geometric-median'],
+  nu: ['geometric-median'],
+  tau: ['centered-clipping'],
+};
+
 /** Coordinates shown in the human summary before eliding. */
 const SHOWN = 8;
 
@@ -24,7 +34,8 @@ export const trainAggregateCommand: CommandSpec = {
     'Reads a JSON array of equal-length number arrays (one per worker; `-` reads stdin) and',
     'aggregates them with a rule that tolerates f Byzantine inputs. A vector holding a number',
     'outside the float64 range (1e400) counts as Byzantine and toward f, and is named on stderr;',
-    '--strict refuses it instead. Rules and their preconditions (definitions in the README):',
+    '--strict refuses it instead. An option the rule does not read (--tau with krum) is refused.',
+    'Rules and their preconditions (definitions in the README):',
     ...AGGREGATION_RULES.map((r) => `  ${r.padEnd(18)} ${AGGREGATION_RULE_PRECONDITIONS[r]}`),
   ].join('\n'),
   options: {
@@ -88,6 +99,23 @@ export const trainAggregateCommand: CommandSpec = {
       tau: numberSetting(values, 'aggregateTau'),
       strict: flagSetting(values, 'aggregateStrict'),
     };
+    // An option the rule does not read would be ignored without a word: refuse it instead.
+    for (const [name, value] of Object.entries(options)) {
+      const rules = OPTION_RULES[name];
+      if (rules && value !== undefined && value !== false && !rules.includes(rule)) {
+        throw new UsageError(
+          `--${name} applies to ${rules.join(' and ')} only, not --rule ${rule} (got --${name} ${String(value)})`,
+          { code: CORE_ERRORS.E_INVALID_INPUT, details: { field: `--${name}`, value, rule } },
+        );
+      }
+    }
+    // The setting's bound is >= 0 (shared parser); the smoothing floor itself must be positive.
+    if (options.nu === 0) {
+      throw new UsageError('--nu must be a positive finite number (> 0), got "0"', {
+        code: CORE_ERRORS.E_INVALID_INPUT,
+        details: { field: '--nu', value: '0' },
+      });
+    }
     const file = ctx.positionals[0]!;
     const vectors =
       file === '-'

@@ -21,12 +21,16 @@ export const trainCheckCommand: CommandSpec = {
     'planning is named. Calibration is taken from the plan. Reports only the current results.',
   ].join('\n'),
   options: trainOptions(['plan'], {
-    json: { type: 'boolean', description: 'print {plan, checks, overall_status} as JSON' },
+    json: {
+      type: 'boolean',
+      description:
+        'print {plan, checked_at, overall_status, checks, divergent_workers, code_changes} as JSON',
+    },
   }),
   examples: ['marshal train check --plan plan.json'],
   exitCodes: [
     [0, 'pre-flight pass or warn'],
-    [2, 'plan missing, invalid or tampered; bad cluster file'],
+    [2, 'plan missing, invalid or tampered; plan key missing or unsafe; bad cluster file'],
     [5, 'pre-flight failed, or a code file (script, marshal_train.py) changed on a node since planning'],
   ],
   run: ({ values, io, signal }) =>

@@ -4,6 +4,7 @@
  * on each node through its transport with its python. `train plan` records it per node; `train
  * launch` reads it again on every node right before starting and refuses any difference.
  */
+import { MarshalError } from '../core/errors.ts';
 import { sha256CanonicalJson } from '../core/hash.ts';
 import { runCommand } from '../core/run-command.ts';
 import { scriptPathOn } from './node-probe.ts';
@@ -31,13 +32,19 @@ export interface NodeManifest {
   error?: string;
 }
 
-const PROGRAM = `import hashlib, json, sys
+// Opened non-blocking and checked with fstat: a FIFO or device in a code file's place is refused
+// (`NotARegularFile`), never read (reading a FIFO would block until the probe times out).
+const PROGRAM = `import hashlib, json, os, stat, sys
+class NotARegularFile(OSError):
+    pass
 out = {}
 errs = {}
 for name, path in zip(sys.argv[1::2], sys.argv[2::2]):
     try:
         h = hashlib.sha256()
-        with open(path, "rb") as f:
+        with os.fdopen(os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0)), "rb") as f:
+            if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+                raise NotARegularFile(path)
             for block in iter(lambda: f.read(1 << 16), b""):
                 h.update(block)
         out[name] = h.hexdigest()
@@ -58,10 +65,26 @@ export async function probeCodeManifest(
   },
 ): Promise<NodeManifest> {
   const args: string[] = [];
+  // A file that leaves the workdir (e.g. replaced by a symlink to elsewhere) is this file's error,
+  // named with its node, not a failure of the whole command.
+  const escaped: Record<string, string> = {};
   for (const f of files) {
-    args.push(f, await scriptPathOn({ ...node, slots: 1 }, f));
+    try {
+      args.push(f, await scriptPathOn({ ...node, slots: 1 }, f));
+    } catch (err) {
+      if (!(err instanceof MarshalError) || err.code !== 'E_PATH_ESCAPE') throw err;
+      escaped[f] = err.message.replace(/^script: /, '');
+    }
   }
   const cmd = prepareCommand(node, [node.python, '-c', PROGRAM, ...args]);
+  const withEscaped = (m: NodeManifest): NodeManifest =>
+    m.files === null
+      ? m
+      : {
+          ...m,
+          files: Object.fromEntries(files.map((f) => [f, f in escaped ? null : (m.files?.[f] ?? null)])),
+          errors: { ...m.errors, ...escaped },
+        };
   try {
     const r = await runCommand(cmd.argv, {
       cwd: cmd.cwd,
@@ -76,7 +99,7 @@ export async function probeCodeManifest(
       return { node: node.name, files: null, errors: {}, error: `code manifest probe ${why}` };
     }
     const raw = JSON.parse(last) as { files: Record<string, string | null>; errors: Record<string, string> };
-    return { node: node.name, files: raw.files, errors: raw.errors ?? {} };
+    return withEscaped({ node: node.name, files: raw.files, errors: raw.errors ?? {} });
   } catch (err) {
     if (options.signal?.aborted) throw err;
     return { node: node.name, files: null, errors: {}, error: (err as Error).message };

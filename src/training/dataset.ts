@@ -31,7 +31,9 @@ export async function readDataset(arg: string, cwd: string): Promise<DatasetFact
       throw new InvalidInputError(
         'dataset',
         arg,
-        'a positive integer number of examples (or a dataset file)',
+        n >= 1 && Number.isInteger(n)
+          ? `a positive integer number of examples of at most ${Number.MAX_SAFE_INTEGER} (2^53 - 1) (or a dataset file)`
+          : 'a positive integer number of examples (or a dataset file)',
       );
     }
     return { source: arg, kind: 'count', file: null, count: n };

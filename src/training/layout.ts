@@ -70,7 +70,12 @@ export function layoutRanks(facts: Facts, options: LayoutOptions = {}): Layout {
       continue;
     }
     // When consistency fails outright the plan is blocked; keep every reachable node so it still shows a layout.
-    if (consistency.status !== 'fail' && !consistency.included.includes(node.name)) {
+    // Judged against a plan's hash (`train check`) nothing is excluded: the plan still gives the node work.
+    if (
+      options.referenceHash === undefined &&
+      consistency.status !== 'fail' &&
+      !consistency.included.includes(node.name)
+    ) {
       excluded.push({ node: node.name, reason: 'script differs from the majority copy' });
       continue;
     }

@@ -42,7 +42,7 @@ export interface ProbeOptions {
  * Runs on each node with its python: versions and the SHA-256 of the script, as one JSON line.
  * argv[2] names the framework: `torch`, or `mlx` (mlx.launch nodes need no torch).
  */
-const PROBE = `import hashlib, json, platform, sys
+const PROBE = `import hashlib, json, os, platform, stat, sys
 out = {"python": platform.python_version()}
 try:
     if sys.argv[2] == "mlx":
@@ -56,7 +56,10 @@ except Exception as e:
     out["torch_error"] = repr(e)[:300]
 try:
     h = hashlib.sha256()
-    with open(sys.argv[1], "rb") as f:
+    # Non-blocking open and fstat: a FIFO or device is refused, never read (it would block).
+    with os.fdopen(os.open(sys.argv[1], os.O_RDONLY | getattr(os, "O_NONBLOCK", 0)), "rb") as f:
+        if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+            raise OSError("not a regular file")
         for block in iter(lambda: f.read(1 << 16), b""):
             h.update(block)
     out["script_sha256"] = h.hexdigest()

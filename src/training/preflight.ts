@@ -100,6 +100,15 @@ function hardware(facts: Facts): PreflightCheck {
           `the calibration is ${Math.floor(age)} days old (measured ${report.measured_at}; more than ${MAX_CALIBRATION_AGE_DAYS})`,
         ]
       : []),
+    // An age that cannot be told is no reason to trust the calibration: an unreadable date, or one
+    // more than a day ahead of this clock (a skewed clock or an edited file), warns too.
+    ...(age === null
+      ? [`the calibration's age is unknown (measured_at ${JSON.stringify(report.measured_at)} is not a date)`]
+      : age < -1
+        ? [
+            `the calibration is dated ${Math.floor(-age)} days in the future (measured_at ${report.measured_at}): its age is unknown`,
+          ]
+        : []),
   ];
   const listed = (ns: typeof report.nodes) =>
     ns
@@ -140,6 +149,24 @@ function worker(facts: Facts, layout: Layout): PreflightCheck {
     );
   }
   if (layout.ranks.length === 0) return check('worker_layer', 'fail', 'no node is left to take part', null);
+  // A code file (script, marshal_train.py, extras) missing on a node that takes part: launch's code
+  // check would refuse the plan every time, so it is blocked here, naming node and file. (A script
+  // missing on a minority of nodes is worker_consistency's: those nodes are excluded.)
+  const taking = new Set(layout.ranks.map((r) => r.node));
+  const missing = facts.code.nodes
+    .filter((m) => taking.has(m.node) && m.files !== null)
+    .flatMap((m) =>
+      Object.entries(m.files!)
+        .filter(([, hash]) => hash === null)
+        .map(([file]) => `${m.node}: ${file} (${m.errors[file] ?? 'unreadable'})`),
+    );
+  if (missing.length > 0)
+    return check(
+      'worker_layer',
+      'fail',
+      `code files missing on nodes that take part (launch refuses them): ${missing.join('; ')}`,
+      `copy the missing files (${facts.code.helper} ships in marshal's python/ directory) into each workdir`,
+    );
   return check(
     'worker_layer',
     'pass',

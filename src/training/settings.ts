@@ -177,7 +177,11 @@ export const TRAINING_SETTINGS = {
     flag: 'dry-run',
     help: 'print the exact commands and env per process; start nothing',
   },
-  force: { kind: 'boolean', flag: 'force', help: "launch even though the plan's pre-flight failed" },
+  force: {
+    kind: 'boolean',
+    flag: 'force',
+    help: "launch even though the plan's pre-flight failed or its code changed (never past the seal)",
+  },
   graceS: {
     kind: 'number',
     flag: 'grace',
@@ -249,6 +253,8 @@ export const TRAINING_SETTINGS = {
     valueName: 'r',
     help: 'geometric-median: stop once a step moves by at most r x the robust scale',
     default: 1e-9,
+    // Written out: the flag takes plain decimals only.
+    defaultText: '0.000000001',
     min: 0,
   },
   aggregateNu: {
@@ -256,7 +262,7 @@ export const TRAINING_SETTINGS = {
     flag: 'nu',
     valueName: 'r',
     help: 'geometric-median: smoothing floor on distances (> 0)',
-    defaultText: '1e-6 x the robust scale',
+    defaultText: '0.000001 x the robust scale',
     min: 0,
   },
   aggregateTau: {

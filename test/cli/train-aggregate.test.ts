@@ -101,6 +101,38 @@ describe('marshal train aggregate', () => {
     }
   });
 
+  it('refuses a rule-specific option the rule does not read, and --nu 0, naming option and value', async () => {
+    const cases: Array<[string[], RegExp]> = [
+      [
+        ['--rule', 'mean', '--f', '0', '--nu', '0.1'],
+        /--nu applies to geometric-median only, not --rule mean \(got --nu 0\.1\)/,
+      ],
+      [
+        ['--rule', 'krum', '--f', '1', '--tau', '1'],
+        /--tau applies to centered-clipping only, not --rule krum/,
+      ],
+      [
+        ['--rule', 'median', '--f', '1', '--iterations', '5'],
+        /--iterations applies to geometric-median and centered-clipping only/,
+      ],
+      [
+        ['--rule', 'centered-clipping', '--f', '1', '--tolerance', '0.1'],
+        /--tolerance applies to geometric-median only/,
+      ],
+      [['--rule', 'median', '--f', '1', '--trim', '1'], /--trim applies to trimmed-mean only/],
+      [
+        ['--rule', 'geometric-median', '--f', '1', '--nu', '0'],
+        /--nu must be a positive finite number \(> 0\), got "0"/,
+      ],
+    ];
+    for (const [args, message] of cases) {
+      const r = await runMain(['train', 'aggregate', ...args, 'ok.json'], { cwd: dir });
+      assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
+      assert.match(r.stderr, message);
+      assert.equal(r.stdout, '');
+    }
+  });
+
   it('exits 2 naming the rule and condition when a precondition fails', async () => {
     const r = await runMain(['train', 'aggregate', '--rule', 'krum', '--f', '2', 'ok.json', '--json'], {
       cwd: dir,
@@ -223,7 +255,7 @@ describe('marshal train aggregate', () => {
     assert.equal(c.tau, 0.25);
     assert.equal(c.iterations, 1);
     const help = await runMain(['train', 'aggregate', '--help']);
-    assert.match(help.stdout, /--tolerance <r> .*\(default: 1e-9\)/);
+    assert.match(help.stdout, /--tolerance <r> .*\(default: 0\.000000001\)/);
     assert.match(help.stdout, /--nu <r>/);
     const bad = await runMain(
       ['train', 'aggregate', '--rule', 'geometric-median', '--f', '1', '--nu', '0', 'ok.json'],

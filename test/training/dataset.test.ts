@@ -34,6 +34,20 @@ describe('readDataset', () => {
     }
   });
 
+  it('names the 2^53 - 1 bound when a count is a positive integer but too large', async () => {
+    assert.equal((await readDataset('9007199254740991', dir)).count, Number.MAX_SAFE_INTEGER);
+    for (const big of ['9007199254740992', '1e16', '1e300']) {
+      await assert.rejects(readDataset(big, dir), (e: Error) => {
+        assert.match(
+          e.message,
+          /^dataset: a positive integer number of examples of at most 9007199254740991 \(2\^53 - 1\)/,
+        );
+        assert.match(e.message, new RegExp(`got "${big}"`));
+        return true;
+      });
+    }
+  });
+
   it('counts non-empty lines of .jsonl/.txt and the array length of .json', async () => {
     writeFileSync(join(dir, 'd.jsonl'), '{"a":1}\n{"a":2}\n\n{"a":3}\n');
     assert.equal((await readDataset('d.jsonl', dir)).count, 3);

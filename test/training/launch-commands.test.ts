@@ -1,11 +1,17 @@
 import assert from 'node:assert/strict';
-import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
+import { InvalidInputError } from '../../src/core/errors.ts';
 import { runCommand } from '../../src/core/run-command.ts';
-import { type CommandInput, launchCommands, RANK_PDEATHSIG } from '../../src/training/launch/commands.ts';
-import { prepareProcesses } from '../../src/training/launch/runner.ts';
+import {
+  type CommandInput,
+  launchCommands,
+  mpirunHostfiles,
+  RANK_PDEATHSIG,
+} from '../../src/training/launch/commands.ts';
+import { prepareProcesses, writeMpirunHostfiles } from '../../src/training/launch/runner.ts';
 import { buildPlan } from '../../src/training/plan.ts';
 import type { PlanRank } from '../../src/training/plan-schema.ts';
 import { cluster, facts, TEST_SEAL_KEY } from './plan-facts.ts';
@@ -125,23 +131,81 @@ const mpiInput = (ranks: PlanRank[], extra: Partial<CommandInput> = {}): Command
 });
 
 describe('mpirun commands', () => {
-  it('keeps the ssh user: Open MPI 4.1 refuses user@ in --host, so it goes to ssh as -l <user>', async () => {
-    const { processes, notes } = launchCommands(mpiInput([sshRank(0, 'me@gpu1'), sshRank(1, 'me@gpu2')]));
+  it('one Open MPI hostfile per node, [user@]host slots=N, checked as its lexer reads host words', () => {
+    const two = { ...sshRank(1, 'gpu2'), rank: 2, local_rank: 1, local_world_size: 2 };
+    const local = { ...sshRank(0, 'local'), transport: 'local' as const, node: 'here' };
+    const ranks = [
+      local,
+      sshRank(1, 'alice@gpu1.lab.example'),
+      { ...sshRank(1, 'gpu2'), node: 'n2', rank: 2 },
+    ];
+    assert.deepEqual(mpirunHostfiles(ranks), [
+      { name: 'mpi-hostfile.here', text: 'localhost slots=1\n' },
+      { name: 'mpi-hostfile.n1', text: 'alice@gpu1.lab.example slots=1\n' },
+      { name: 'mpi-hostfile.n2', text: 'gpu2 slots=1\n' },
+    ]);
+    // Two ranks of one node: one line with both slots.
+    assert.deepEqual(mpirunHostfiles([sshRank(1, 'bob@10.0.0.3'), { ...two, host: 'bob@10.0.0.3' }]), [
+      { name: 'mpi-hostfile.n1', text: 'bob@10.0.0.3 slots=2\n' },
+    ]);
+    // Only coordinator ranks: mpirun runs with --host localhost:N, no hostfile.
+    assert.deepEqual(mpirunHostfiles([local]), []);
+    // hostfile_lex.l: no "." in a user, a dotted name starts with a letter.
+    for (const host of ['first.last@gpu1', '_svc@gpu1', '1gpu.lab']) {
+      assert.throws(
+        () => launchCommands(mpiInput([sshRank(0, host), sshRank(1, 'gpu2')])),
+        (e: unknown) =>
+          e instanceof InvalidInputError && e.message.includes('nodes.host') && e.message.includes(host),
+        host,
+      );
+    }
+  });
+
+  it('each ssh node keeps its own user and its whole host name (real mpirun, recording ssh stand-in)', async () => {
+    const ranks = [sshRank(0, 'alice@gpu1.lab.example'), sshRank(1, 'gpu2'), sshRank(2, 'bob@10.0.0.3')];
+    const { processes, notes } = launchCommands(mpiInput(ranks));
     const argv = processes[0]!.argv;
     const rshArgs = argv[argv.indexOf('plm_rsh_args') + 1]!;
-    assert.ok(rshArgs.endsWith(' -l me'), rshArgs);
+    assert.doesNotMatch(rshArgs, /(^| )-l /, 'the user comes from each hostfile, not plm_rsh_args');
+    const keep = argv.indexOf('orte_keep_fqdn_hostnames');
+    assert.deepEqual(argv.slice(keep - 1, keep + 2), ['--mca', 'orte_keep_fqdn_hostnames', '1']);
+    assert.ok(!argv.includes('--host'), argv.join(' '));
+    const contexts = argv
+      .join('\0')
+      .split('\0:\0')
+      .map((c) => c.split('\0'));
     assert.deepEqual(
-      argv.flatMap((w, i) => (argv[i - 1] === '--host' ? [w] : [])),
-      ['gpu1:1', 'gpu2:1'],
+      contexts.map((c) => c.slice(c.indexOf('-np'), c.indexOf('-np') + 6)),
+      ranks.map((r) => ['-np', '1', '--hostfile', `mpi-hostfile.${r.node}`, '-wdir', r.workdir]),
     );
-    assert.ok(notes.some((n) => n.includes('log in as me')));
-    // The real mpirun, with a stand-in for ssh that records how it was called and fails: the
-    // daemon for gpu1 is started as `<agent> ... -l me gpu1 orted ...`.
+    assert.ok(!notes.some((n) => /different users|User line/.test(n)), notes.join('\n'));
+    assert.ok(
+      notes.some((n) => n.includes('mpi-hostfile.<node>')),
+      notes.join('\n'),
+    );
+    // The real mpirun (4.1.4 on Debian 12) with a stand-in for ssh: it records the words it was
+    // given (as JSON, no shell), waits until every daemon's call is recorded, then fails. The
+    // word after the plm_rsh_args words is the ssh destination Open MPI chose for that node.
     const dir = mkdtempSync(join(tmpdir(), 'marshal-mpirun-user-'));
     try {
-      const agent = join(dir, 'agent.sh');
-      writeFileSync(agent, `#!/bin/sh\nprintf '%s\\n' "$*" >> ${join(dir, 'calls')}\nexit 1\n`);
+      const agent = join(dir, 'agent.py');
+      writeFileSync(
+        agent,
+        [
+          '#!/usr/bin/python3',
+          'import json, os, sys, time',
+          `calls = ${JSON.stringify(join(dir, 'calls.jsonl'))}`,
+          'with open(calls, "a") as f:',
+          '    f.write(json.dumps(sys.argv[1:]) + "\\n")',
+          'for _ in range(600):',
+          `    if sum(1 for _ in open(calls)) >= ${ranks.length}: break`,
+          '    time.sleep(0.05)',
+          'sys.exit(1)',
+          '',
+        ].join('\n'),
+      );
       chmodSync(agent, 0o755);
+      for (const f of mpirunHostfiles(ranks)) writeFileSync(join(dir, f.name), f.text);
       const real = argv.map((w, i) => (argv[i - 1] === 'plm_rsh_agent' ? agent : w));
       const r = await runCommand(real, {
         cwd: dir,
@@ -150,21 +214,39 @@ describe('mpirun commands', () => {
         maxOutputBytes: 1 << 20,
       });
       assert.notEqual(r.code, 0, 'the stand-in ssh fails, so does mpirun');
-      const calls = readFileSync(join(dir, 'calls'), 'utf8');
-      assert.match(calls, /-l me gpu[12] +orted /, calls);
+      const words = rshArgs.split(' ').length;
+      const targets = readFileSync(join(dir, 'calls.jsonl'), 'utf8')
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l) as string[]);
+      for (const t of targets) assert.deepEqual(t.slice(0, words), rshArgs.split(' '));
+      assert.deepEqual(targets.map((t) => t[words]).sort(), [
+        'alice@gpu1.lab.example',
+        'bob@10.0.0.3',
+        'gpu2',
+      ]);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
   });
 
-  it('nodes with different ssh users are named in a note (a User per host in the ssh config)', () => {
-    const { processes, notes } = launchCommands(mpiInput([sshRank(0, 'gpu1'), sshRank(1, 'me@gpu2')]));
-    const argv = processes[0]!.argv;
-    assert.doesNotMatch(argv[argv.indexOf('plm_rsh_args') + 1]!, / -l /);
-    assert.ok(
-      notes.some((n) => /different users.*User line per host/.test(n)),
-      notes.join('\n'),
-    );
+  it('the runner writes each node hostfile next to the plan, 0644', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'marshal-mpi-hostfile-'));
+    try {
+      const c = cluster([{ name: 'a' }, { name: 'b' }], { launcher: 'mpirun' });
+      c.nodes[1] = { ...c.nodes[1]!, host: 'me@gpu2.lab.example', transport: 'ssh' };
+      c.master = { addr: '10.0.0.1', port: 29500 };
+      const plan = buildPlan(facts({ cluster: c }), { sealKey: TEST_SEAL_KEY, planDir: dir });
+      const written = await writeMpirunHostfiles(plan);
+      assert.deepEqual(written, [join(dir, 'mpi-hostfile.a'), join(dir, 'mpi-hostfile.b')]);
+      assert.equal(readFileSync(written[0]!, 'utf8'), 'localhost slots=1\n');
+      assert.equal(readFileSync(written[1]!, 'utf8'), 'me@gpu2.lab.example slots=1\n');
+      assert.equal(statSync(written[1]!).mode & 0o777, 0o644);
+      const argv = plan.distributed_config.processes[0]!.argv;
+      assert.ok(argv.includes('mpi-hostfile.b'), argv.join(' '));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('runs the ranks mpirun starts on the coordinator under setpriv --pdeathsig KILL', () => {

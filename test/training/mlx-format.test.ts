@@ -21,6 +21,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { runCommand } from '../../src/core/run-command.ts';
+import { LAUNCH_ENV_NAMES, launchEnv, withLaunchEnv } from '../../src/training/launch/launch-env.ts';
+import { prepareProcesses } from '../../src/training/launch/runner.ts';
 import { buildPlan } from '../../src/training/plan.ts';
 import { cluster, facts, okProbe, TEST_SEAL_KEY } from './plan-facts.ts';
 
@@ -114,6 +116,30 @@ print(json.dumps({
 
 let dir: string;
 
+interface Parsed {
+  backend: string;
+  cwd: string;
+  command: string[];
+  env: Record<string, string>;
+  ranks: Array<{ rank: number; ssh: string; local: boolean; ring: string[] }>;
+}
+
+/** Runs the validator on a hostfile and an mlx.launch argv: what mlx.launch would make of them. */
+async function validate(hostfile: unknown, argv: readonly string[]): Promise<Parsed> {
+  writeFileSync(join(dir, 'hostfile.json'), JSON.stringify(hostfile));
+  const r = await runCommand(
+    ['python3', join(dir, 'validate.py'), join(dir, 'hostfile.json'), JSON.stringify(argv)],
+    {
+      cwd: dir,
+      env: process.env,
+      timeoutMs: 60_000,
+      maxOutputBytes: 1 << 20,
+    },
+  );
+  assert.equal(r.code, 0, r.stderr);
+  return JSON.parse(r.stdout.trim().split('\n').pop()!) as Parsed;
+}
+
 describe('mlx.launch: the hostfile and argv marshal generates parse as mlx.launch parses them', () => {
   before(() => {
     dir = mkdtempSync(join(tmpdir(), 'marshal-mlx-format-'));
@@ -131,24 +157,7 @@ describe('mlx.launch: the hostfile and argv marshal generates parse as mlx.launc
     });
     const dc = plan.distributed_config;
     assert.equal(dc.processes.length, 1);
-    writeFileSync(join(dir, 'hostfile.json'), JSON.stringify(dc.hostfile));
-    const r = await runCommand(
-      [
-        'python3',
-        join(dir, 'validate.py'),
-        join(dir, 'hostfile.json'),
-        JSON.stringify(dc.processes[0]!.argv),
-      ],
-      { cwd: dir, env: process.env, timeoutMs: 60_000, maxOutputBytes: 1 << 20 },
-    );
-    assert.equal(r.code, 0, r.stderr);
-    const parsed = JSON.parse(r.stdout.trim().split('\n').pop()!) as {
-      backend: string;
-      cwd: string;
-      command: string[];
-      env: Record<string, string>;
-      ranks: Array<{ rank: number; ssh: string; local: boolean; ring: string[] }>;
-    };
+    const parsed = await validate(dc.hostfile, dc.processes[0]!.argv);
     assert.equal(parsed.backend, 'ring');
     // As many mlx ranks as plan ranks, in plan order: the two slots of a, then b over ssh.
     assert.deepEqual(
@@ -172,5 +181,39 @@ describe('mlx.launch: the hostfile and argv marshal generates parse as mlx.launc
       JSON.parse(parsed.env.MARSHAL_SHARDS!),
       dc.ranks.map((x) => [x.start, x.end, x.batch_size]),
     );
+  });
+
+  it('ssh ranks get MARSHAL_PLAN, the launch env and the shards as --env words (the launched argv)', async () => {
+    const c = cluster([{ name: 'a' }, { name: 'b' }], { launcher: 'mlx' });
+    c.nodes[1] = { ...c.nodes[1]!, host: 'me@10.0.0.2', transport: 'ssh' };
+    c.master = { addr: '10.0.0.1', port: 29500 };
+    const plan = buildPlan(facts({ cluster: c, probes: [okProbe('a'), okProbe('b')] }), {
+      sealKey: TEST_SEAL_KEY,
+      planDir: dir,
+    });
+    plan.checkpoint_strategy = { ...plan.checkpoint_strategy, enabled: true, dir: join(dir, 'my ckpt') };
+    // What launch runs: the launch env of attempt 1, then the plan path (a path with a space).
+    const planPath = join(dir, 'run 1', 'plan.json');
+    const [prepared] = prepareProcesses(withLaunchEnv(plan, launchEnv(plan, 1)), planPath);
+    const argv = prepared!.command.argv;
+    const parsed = await validate(plan.distributed_config.hostfile, argv);
+    assert.equal(parsed.env.MARSHAL_PLAN, planPath);
+    assert.equal(parsed.env.MARSHAL_CHECKPOINT_DIR, join(dir, 'my ckpt'));
+    assert.equal(parsed.env.MARSHAL_RESTART_ATTEMPT, '1');
+    for (const name of LAUNCH_ENV_NAMES) assert.ok(name in parsed.env, name);
+    assert.deepEqual(
+      JSON.parse(parsed.env.MARSHAL_SHARDS!),
+      plan.distributed_config.ranks.map((x) => [x.start, x.end, x.batch_size]),
+    );
+    // The rank's command is untouched: every --env word sits before the `--`.
+    assert.deepEqual(argv.slice(argv.indexOf('--')), [
+      '--',
+      'env',
+      '/usr/bin/python3',
+      '-m',
+      'marshal_train',
+      'train.py',
+    ]);
+    assert.equal(prepared!.command.env.MARSHAL_PLAN, planPath, 'the 127.0.0.1 ranks inherit it as well');
   });
 });

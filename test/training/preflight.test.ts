@@ -111,6 +111,31 @@ describe('preflight', () => {
   });
 });
 
+describe('worker_layer: the code a launch needs', () => {
+  it('fails, naming node and file, when a code file is missing at planning on a node that takes part', () => {
+    const f = facts();
+    const code = {
+      ...f.code,
+      nodes: [
+        f.code.nodes[0]!,
+        {
+          node: 'b',
+          files: { 'train.py': 'a'.repeat(64), 'marshal_train.py': null },
+          errors: { 'marshal_train.py': 'FileNotFoundError' },
+        },
+      ],
+    };
+    const r = preflight(facts({ code }));
+    const w = r.checks.find((c) => c.name === 'worker_layer')!;
+    assert.equal(w.status, 'fail');
+    assert.match(
+      w.message,
+      /code files missing on nodes that take part .*: b: marshal_train\.py \(FileNotFoundError\)/,
+    );
+    assert.equal(r.overall_status, 'fail');
+  });
+});
+
 describe('hardware_layer: how far the calibration can be trusted', () => {
   const hw = (r: ReturnType<typeof preflight>) => r.checks.find((c) => c.name === 'hardware_layer')!;
 
@@ -149,6 +174,18 @@ describe('hardware_layer: how far the calibration can be trusted', () => {
     const check = hw(preflight(facts({ calibration: { source: 'file', report } })));
     assert.equal(check.status, 'warn');
     assert.match(check.message, /the calibration is 31 days old/);
+  });
+
+  it('warns when the calibration age cannot be told: measured_at not a date, or in the future', () => {
+    const report = calibration({ a: 100, b: 50 });
+    report.measured_at = 'yesterday';
+    const bad = hw(preflight(facts({ calibration: { source: 'file', report } })));
+    assert.equal(bad.status, 'warn');
+    assert.match(bad.message, /the calibration's age is unknown \(measured_at "yesterday" is not a date\)/);
+    report.measured_at = '2026-06-01T00:00:00.000Z';
+    const future = hw(preflight(facts({ calibration: { source: 'file', report } })));
+    assert.equal(future.status, 'warn');
+    assert.match(future.message, /dated 151 days in the future/);
   });
 
   it('warns when the calibration measured another benchmark than the plan names', () => {

@@ -258,7 +258,7 @@ describe('launch runner', () => {
     assert.deepEqual(
       ranks.map((r) => [r.exitCode, r.examplesProcessed, r.metricLines, r.rejected]),
       [
-        [0, 3, 1, { rank_mismatch: 1, invalid: 3 }],
+        [0, 3, 1, { rank_mismatch: 1, invalid: 3, first: 'rank 1 is not run by this process (it runs 0)' }],
         [0, 7, 1, { rank_mismatch: 0, invalid: 0 }],
       ],
     );

@@ -9,7 +9,9 @@
  * - direct: one process per rank on its node, env:// contract per rank (marshal's own launcher).
  * - torchrun: one `python -m torch.distributed.run` per node (`--redirects 2 --tee 2` works around
  *   the Python 3.11 crash); per-rank shards travel in MARSHAL_SHARDS.
- * - mpirun: one `mpirun` on the coordinator (`--allow-run-as-root` when the coordinator is root).
+ * - mpirun: one `mpirun` on the coordinator (`--allow-run-as-root` when the coordinator is root);
+ *   with ssh nodes, one application context and one Open MPI hostfile per node (see
+ *   {@link mpirunHostfiles}).
  * - mlx: one `mlx.launch --hostfile hostfile.json --backend ring` on the coordinator, one hostfile
  *   entry per rank (see {@link mlxLaunch} for what mlx.launch does with each word).
  */
@@ -137,27 +139,68 @@ function mpirunRank(input: CommandInput, r: PlanRank): string[] {
   return [...guard, r.python, ...entry(input.script)];
 }
 
+/** Open MPI's hostfile of one node (see {@link mpirunHostfiles}): `mpi-hostfile.<node name>`. */
+export const MPI_HOSTFILE_PREFIX = 'mpi-hostfile.';
+
+// What Open MPI 4.1's hostfile lexer reads as one host word (orte/util/hostfile/hostfile_lex.l):
+// a user is `[A-Za-z0-9][A-Za-z0-9_-]*` before the `@`; the host an IPv4 address, a name starting
+// with a letter (dots allowed), or a word of letters, digits, `_` and `-`. Anything else (a `.` in
+// the user, a name such as `1gpu.lab`) lexes as an error token.
+const MPI_USER = /^[A-Za-z0-9][A-Za-z0-9_-]*$/;
+const MPI_HOST = /^(?:[A-Za-z][A-Za-z0-9_.-]*|[A-Za-z0-9_-]+|\d{1,3}(?:\.\d{1,3}){3})$/;
+const NODE_FILE = /^[A-Za-z0-9_-]{1,64}$/;
+
 /**
- * The ssh user mpirun's daemons log in as. Open MPI 4.1 takes a user only from a hostfile line
- * (`user@host`, orte/util/hostfile/hostfile.c sets ORTE_NODE_USERNAME, which plm_rsh turns into
- * `user@node`); a `--host user@host` is refused by its node-regex builder ("illegal character in
- * the node name", checked against mpirun 4.1.4). One user for every ssh node goes into
- * plm_rsh_args as `-l <user>`; nodes with different users need a `User` line per host in the
- * cluster's ssh config (`ssh.config`), and the plan says so.
+ * The Open MPI hostfile of each node of an mpirun launch with ssh nodes (written next to the plan
+ * at launch, runner.ts): one line `[user@]host slots=N`, `localhost` for the coordinator's own.
+ * Why a file per node and not `--host`: Open MPI 4.1 takes a node's ssh user only from a hostfile
+ * (orte/util/hostfile/hostfile.c `hostfile_parse_line` splits the word on `@` and sets
+ * ORTE_NODE_USERNAME; plm_rsh_module.c's launch loop then makes the ssh destination
+ * `asprintf(..., "%s@%s", username, node->name)`), and refuses `--host user@host`
+ * ("illegal character in the node name"). A `--host` next to a hostfile keeps the name but not
+ * the user: checked against mpirun 4.1.4, `--hostfile f --host h:1` ssh'd to `h`, while a
+ * context's own `--hostfile` with the one line `alice@h slots=1` ssh'd to `alice@h`. So each
+ * application context names its own node's file, which both pins the context to that node and
+ * keeps the node's user.
  */
-function mpirunUser(ranks: readonly PlanRank[]): { user: string | null; mixed: boolean } {
-  const users = new Set(ranks.filter((r) => r.transport === 'ssh').map(userOf));
-  const [only] = users;
-  return users.size === 1 ? { user: only ?? null, mixed: false } : { user: null, mixed: true };
+export function mpirunHostfiles(ranks: readonly PlanRank[]): Array<{ name: string; text: string }> {
+  if (!ranks.some((r) => r.transport === 'ssh')) return [];
+  return nodes(ranks).map((g) => {
+    const r = g[0]!;
+    if (!NODE_FILE.test(r.node))
+      throw new InvalidInputError('ranks.node', r.node, '1-64 letters, digits, "-" or "_" (a file name)');
+    const user = userOf(r);
+    const host = hostOf(r);
+    if (user !== null && !MPI_USER.test(user))
+      throw new InvalidInputError(
+        'nodes.host',
+        r.host,
+        'an ssh user of letters, digits, "_" and "-" not starting with "_" (what an Open MPI hostfile reads; or set User in ssh.config)',
+      );
+    if (!MPI_HOST.test(host))
+      throw new InvalidInputError(
+        'nodes.host',
+        r.host,
+        'a host name starting with a letter, or an IPv4 address (what an Open MPI hostfile reads)',
+      );
+    return {
+      name: `${MPI_HOSTFILE_PREFIX}${r.node}`,
+      text: `${user ? `${user}@` : ''}${host} slots=${g.length}\n`,
+    };
+  });
 }
 
 /**
- * mpirun with ssh nodes: one application context per node (`-np <slots> --host <host>:<slots>
- * -wdir <its workdir> -x ... <its python> -m marshal_train <script>`, joined by `:`), so each
- * node runs in its own workdir with its own python and its own GLOO_SOCKET_IFNAME (`-x` with a
- * value applies to its context). Open MPI starts its daemons over ssh with the cluster's ssh
- * options (`plm_rsh_agent ssh`, `plm_rsh_args`) and numbers ranks context by context, which is
- * the plan's rank order.
+ * mpirun with ssh nodes: one application context per node (`-np <slots> --hostfile
+ * mpi-hostfile.<node> -wdir <its workdir> -x ... <its python> -m marshal_train <script>`, joined
+ * by `:`), so each node runs in its own workdir with its own python and its own
+ * GLOO_SOCKET_IFNAME (`-x` with a value applies to its context), and its daemon logs in as the
+ * node's own ssh user ({@link mpirunHostfiles}). Open MPI starts its daemons over ssh with the
+ * cluster's ssh options (`plm_rsh_agent ssh`, `plm_rsh_args`) and numbers ranks context by
+ * context, which is the plan's rank order. `orte_keep_fqdn_hostnames 1`: without it Open MPI
+ * strips the domain of every name it reads from a hostfile or --host (hostfile.c and
+ * dash_host.c: `if (!orte_keep_fqdn_hostnames && !opal_net_isaddr(name))` cut at the first `.`),
+ * so `gpu1.lab.example` would be ssh'd to as `gpu1` (checked against mpirun 4.1.4).
  */
 function mpirunOverSsh(input: CommandInput): LaunchCommands {
   const env = shardsEnv(input);
@@ -171,16 +214,14 @@ function mpirunOverSsh(input: CommandInput): LaunchCommands {
         'a path without spaces (mpirun splits its ssh arguments on spaces)',
       );
   }
-  const { user, mixed } = mpirunUser(input.ranks);
-  if (user !== null && /\s/.test(user))
-    throw new InvalidInputError('nodes.host', `${user}@...`, 'an ssh user without spaces');
+  const files = mpirunHostfiles(input.ranks);
   const argv = mpirunHead(input);
-  const rshArgs = [...rsh.slice(1), ...(user !== null ? ['-l', user] : [])];
-  argv.push('--mca', 'plm_rsh_agent', rsh[0]!, '--mca', 'plm_rsh_args', rshArgs.join(' '));
+  argv.push('--mca', 'plm_rsh_agent', rsh[0]!, '--mca', 'plm_rsh_args', rsh.slice(1).join(' '));
+  argv.push('--mca', 'orte_keep_fqdn_hostnames', '1');
   nodes(input.ranks).forEach((g, i) => {
     const r = g[0]!;
     if (i > 0) argv.push(':');
-    argv.push('-np', String(g.length), '--host', `${hostOf(r)}:${g.length}`, '-wdir', r.workdir);
+    argv.push('-np', String(g.length), '--hostfile', files[i]!.name, '-wdir', r.workdir);
     // MARSHAL_PLAN and the launch env (launch-env.ts) are set on the mpirun process at launch; -x forwards them.
     for (const k of [...Object.keys(env), 'MARSHAL_PLAN', ...LAUNCH_ENV_NAMES]) argv.push('-x', k);
     const ifname = input.interfaces?.[r.node];
@@ -203,11 +244,8 @@ function mpirunOverSsh(input: CommandInput): LaunchCommands {
     notes: [
       "mpirun sets OMPI_COMM_WORLD_RANK/SIZE/LOCAL_RANK; the marshal_train entry maps them to RANK, WORLD_SIZE, LOCAL_RANK and the rank's shard",
       'one application context per node: its own workdir, python and GLOO_SOCKET_IFNAME; daemons started over ssh with the cluster ssh options',
-      mixed
-        ? 'the ssh nodes log in as different users: Open MPI 4.1 reads a user only from a hostfile, so put a User line per host in the cluster ssh config (ssh.config)'
-        : user !== null
-          ? `mpirun's daemons log in as ${user} (ssh -l ${user}: Open MPI 4.1 refuses user@ in --host)`
-          : 'mpirun daemons log in with the ssh default user',
+      "one Open MPI hostfile per node (mpi-hostfile.<node>, [user@]host slots=N) is written next to the plan at launch: each node's daemon logs in as that node's ssh user, or the ssh default",
+      'host names are kept whole (orte_keep_fqdn_hostnames): Open MPI would otherwise cut gpu1.lab.example to gpu1',
       ...pdeathsigNote(input),
     ],
   };
@@ -248,8 +286,18 @@ export function mlxHostfile(ranks: readonly PlanRank[]): Array<{ ssh: string; ip
  *   (`launch_jaccl`: every host's `rdma` as long as the host list, null on the diagonal), which
  *   the cluster file does not describe;
  * - `--cwd <workdir>`: every rank `cd`s there (one path for all hosts, an MLX requirement);
- * - `--env K=V`: the only variables that reach ssh ranks (`make_launch_script` exports each one,
- *   keys of letters, digits and `_` only); MLX_RANK and MLX_HOSTFILE are set by mlx.launch itself;
+ * - `--env K=V`: the only variables that reach ssh ranks. `main` declares it
+ *   `add_argument("--env", action="append", default=[])`; `launch_ring` passes `args.env` to every
+ *   `RemoteProcess`, whose `make_launch_script` runs `export K=<shlex.quote(V)>` for each entry
+ *   (keys of letters, digits and `_` only; a bare `K` exports an empty value, it does not forward
+ *   the coordinator's). There is no allow-list and no pass-through of mlx.launch's own environment
+ *   over ssh (`ssh -tt <host> <script>`); only a `127.0.0.1` rank, started locally by
+ *   `Popen(..., shell=True)`, inherits it. So every variable the rank-side entry reads goes in
+ *   `--env`: the plan's (MARSHAL_SHARDS, WORLD_SIZE, MASTER_ADDR/PORT...) here, the launch env
+ *   (launch-env.ts) and MARSHAL_PLAN at launch ({@link withMlxEnv}). MLX_RANK and MLX_HOSTFILE are
+ *   set by mlx.launch itself. (The older python/mlx/distributed_run.py `make_monitor_script` takes
+ *   the same `--env` list, but stores `shlex.quote(V)` as the value: there a value that needs
+ *   quoting arrives with its quotes.)
  * - `-- env <python> -m marshal_train <script>`: `main` turns a first word that is an existing
  *   file into `<--python> <its absolute path>` and looks any other word up with `shutil.which`;
  *   `env` keeps the rank's own python and the `-m` entry intact.
@@ -287,9 +335,22 @@ function mlxLaunch(input: CommandInput): LaunchCommands {
       'hostfile.json (one entry per rank) is written next to the plan at launch',
       'the python binary and the script must sit at the same path on every host (an MLX requirement)',
       "backend ring (TCP over each entry's ips); jaccl (RDMA) needs an rdma device matrix the cluster file does not describe",
-      'ssh ranks get only the --env variables, not the coordinator environment',
+      'ssh ranks get only the --env variables, not the coordinator environment: MARSHAL_PLAN and the launch env are added as --env at launch',
     ],
   };
+}
+
+/**
+ * An `mlx.launch` argv with `--env K=V` words for `env` added before its `--` (the words after it
+ * are the rank's command): how a variable known only at launch, such as MARSHAL_PLAN, reaches the
+ * ssh ranks (see {@link mlxLaunch}). Any other argv is returned unchanged.
+ */
+export function withMlxEnv(argv: readonly string[], env: Readonly<Record<string, string>>): string[] {
+  if (argv[0] !== 'mlx.launch') return [...argv];
+  const end = argv.indexOf('--');
+  const at = end < 0 ? argv.length : end;
+  const words = Object.entries(env).flatMap(([k, v]) => ['--env', `${k}=${v}`]);
+  return [...argv.slice(0, at), ...words, ...argv.slice(at)];
 }
 
 /** Builds the processes a launch starts. Pure. */

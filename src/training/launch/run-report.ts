@@ -11,7 +11,7 @@ import type { Metric } from './telemetry.ts';
 
 /** Steps of each rank's telemetry kept for the outlier comparison (its last training steps). */
 export const OUTLIER_WINDOW_STEPS = 16;
-/** Modified z-score above which a rank's value at one step is an outlier (Iglewicz and Hoaglin). */
+/** Modified z-score above which a rank's level over the window is an outlier (Iglewicz and Hoaglin). */
 export const OUTLIER_Z = 3.5;
 /** The MAD used for the z-score is at least this fraction of |median| (a tight cluster is not noise-free). */
 export const OUTLIER_MAD_FLOOR = 0.1;
@@ -29,6 +29,8 @@ export interface RejectedTelemetry {
   rank_mismatch: number;
   /** Lines with the marker that are not valid metrics: bad JSON, a step that is not a non-negative integer, `examples` that is not an integer within [0, the rank's shard size]. */
   invalid: number;
+  /** Why the first rejected line was rejected (at most 200 characters), e.g. `examples 1e+300 is not a non-negative integer`. */
+  first?: string;
 }
 
 /**
@@ -192,10 +194,16 @@ export function rankFlags(ranks: readonly RankObservation[]): string[][] {
 }
 
 /**
- * Ranks whose `key` is an outlier across ranks at the same step numbers: over the last
- * {@link OUTLIER_WINDOW_STEPS} steps every compared rank trained, at each step the modified
- * z-score 0.6745 |x - median| / max(MAD, 0.1 |median|) above 3.5 marks the rank; a rank is an
- * outlier when marked at more than half of those steps. Non-finite values are left to the
+ * Ranks whose `key` is an outlier across ranks at the same step numbers. Over the last
+ * {@link OUTLIER_WINDOW_STEPS} steps every compared rank trained, each rank's level is the median
+ * of its values at those steps; a rank is an outlier when the modified z-score of its level,
+ * 0.6745 |level - m| / s with m the median level, is above {@link OUTLIER_Z}, where the scale s is
+ * the largest of: the MAD of the levels, {@link OUTLIER_MAD_FLOOR} x |m|, and the standard error
+ * of a level that the ranks' own step-to-step noise gives (1.2533 x 1.4826 x the median over ranks
+ * of each rank's MAD over its steps, / sqrt(steps)). Each rank trains on other data, so its
+ * per-step loss and grad norm scatter around the others' even in a healthy run (tiny batches
+ * scatter by half and more): a level taken over the window, judged against that scatter, flags a
+ * rank that stays apart, not one that drew noisy batches. Non-finite values are left to the
  * non-finite flag. Needs three ranks with a window; fewer ranks, or no common step, flag nothing.
  */
 export function windowOutliers(ranks: readonly RankObservation[], key: 'loss' | 'grad_norm'): Set<number> {
@@ -208,21 +216,21 @@ export function windowOutliers(ranks: readonly RankObservation[], key: 'loss' | 
     .sort((a, b) => a - b)
     .slice(-OUTLIER_WINDOW_STEPS);
   if (common.length === 0) return out;
-  const marks = withWindow.map(() => 0);
-  for (const step of common) {
-    const values = byStep.map((m) => m.get(step)!);
-    const finite = values.filter((v) => Number.isFinite(v));
-    if (finite.length < 3) continue;
-    const m = median(finite);
-    const mad = Math.max(median(finite.map((v) => Math.abs(v - m))), OUTLIER_MAD_FLOOR * Math.abs(m));
-    if (mad === 0) continue;
-    values.forEach((v, j) => {
-      if (Number.isFinite(v) && (0.6745 * Math.abs(v - m)) / mad > OUTLIER_Z) marks[j]!++;
-    });
-  }
-  marks.forEach((n, j) => {
-    if (n * 2 > common.length) out.add(withWindow[j]!.i);
+  const levels: { j: number; level: number; noise: number }[] = [];
+  byStep.forEach((m, j) => {
+    const values = common.map((step) => m.get(step)!).filter((v) => Number.isFinite(v));
+    if (values.length === 0) return;
+    const level = median(values);
+    levels.push({ j, level, noise: 1.4826 * median(values.map((v) => Math.abs(v - level))) });
   });
+  if (levels.length < 3) return out;
+  const m = median(levels.map((x) => x.level));
+  const spread = median(levels.map((x) => Math.abs(x.level - m)));
+  const noise = (1.2533 * median(levels.map((x) => x.noise))) / Math.sqrt(common.length);
+  const scale = Math.max(spread, OUTLIER_MAD_FLOOR * Math.abs(m), noise);
+  if (scale === 0) return out;
+  for (const x of levels)
+    if ((0.6745 * Math.abs(x.level - m)) / scale > OUTLIER_Z) out.add(withWindow[x.j]!.i);
   return out;
 }
 
@@ -251,6 +259,8 @@ export function degradedReasons(
       reasons.push(
         `rank ${r.rank} printed ${r.rejected!.invalid} invalid metric line(s) (rejected: examples outside its shard, bad step or JSON)`,
       );
+    if (r.rejected?.first !== undefined)
+      reasons.push(`rank ${r.rank}: the first rejected metric line: ${r.rejected.first}`);
     if (f.includes('param_hash_mismatch'))
       reasons.push(`rank ${r.rank} ended with parameters that differ from the majority`);
   });

@@ -19,13 +19,14 @@
  */
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { writeJsonAtomic } from '../../core/atomic-file.ts';
+import { writeFileAtomic, writeJsonAtomic } from '../../core/atomic-file.ts';
 import { type Deadline, deadline } from '../../core/deadline.ts';
 import { assertNever, MarshalError } from '../../core/errors.ts';
 import { type ExitInfo, type ManagedProcess, spawnProcess, waitForExit } from '../../core/process.ts';
 import type { Plan, PlanProcess } from '../plan-schema.ts';
 import { TRAINING_SETTINGS } from '../settings.ts';
 import { type PreparedCommand, prepareCommand, SSH_FAILURE_EXIT } from '../transport.ts';
+import { mpirunHostfiles, withMlxEnv } from './commands.ts';
 import {
   initialLaunchState,
   type LaunchEffect,
@@ -59,7 +60,12 @@ export interface PreparedProcess {
 export function prepareProcesses(plan: Plan, planPath: string): PreparedProcess[] {
   return plan.distributed_config.processes.map((p) => {
     const env = { ...p.env, MARSHAL_PLAN: planPath };
-    if (p.on === 'coordinator') return { process: p, command: { argv: [...p.argv], cwd: p.cwd, env } };
+    // mlx.launch forwards to its ssh ranks only its --env words, not its own environment.
+    if (p.on === 'coordinator')
+      return {
+        process: p,
+        command: { argv: withMlxEnv(p.argv, { MARSHAL_PLAN: planPath }), cwd: p.cwd, env },
+      };
     const rank = plan.distributed_config.ranks.find((r) => r.node === p.node)!;
     // Tied to its ssh session: stopping (or losing) the connection stops the remote process group.
     const node = { host: rank.host, transport: rank.transport, workdir: p.cwd, ssh: plan.cluster.ssh };
@@ -80,6 +86,25 @@ async function stopTied(proc: ManagedProcess, graceMs: number): Promise<unknown>
     // Not answered in time: stop the local ssh (the remote sshd drops the session, which ends stdin there).
   }
   return proc.stop({ graceMs });
+}
+
+/**
+ * Writes the Open MPI hostfile of each node ({@link mpirunHostfiles}: derived from the plan's
+ * sealed ranks) next to the plan, in mpirun's directory, atomically and 0644 (no secret: user and
+ * host names). The names are fixed (`mpi-hostfile.<node name>`, node names checked), so nothing
+ * is written outside that directory, and a symlink there is replaced, not followed.
+ */
+export async function writeMpirunHostfiles(plan: Plan): Promise<string[]> {
+  const dc = plan.distributed_config;
+  const dir = dc.processes[0]?.cwd;
+  if (dir === undefined) return [];
+  const written: string[] = [];
+  for (const f of mpirunHostfiles(dc.ranks)) {
+    const path = join(dir, f.name);
+    await writeFileAtomic(path, f.text, { mode: 0o644 });
+    written.push(path);
+  }
+  return written;
 }
 
 export interface RunOptions {
@@ -130,6 +155,7 @@ export async function runPlan(plan: Plan, options: RunOptions): Promise<RankObse
     await mkdir(plan.checkpoint_strategy.dir, { recursive: true });
   }
   if (dc.hostfile) await writeJsonAtomic(join(dc.processes[0]!.cwd, 'hostfile.json'), dc.hostfile);
+  if (dc.launcher === 'mpirun') await writeMpirunHostfiles(plan);
   const metrics = new Map<number, MetricSlot>(
     dc.ranks.map((r) => [
       r.rank,
@@ -152,25 +178,38 @@ export async function runPlan(plan: Plan, options: RunOptions): Promise<RankObse
    * otherwise the line is not counted and the rejection is recorded (on the named rank, or on
    * the process's first rank when it names another one).
    */
+  const reject = (
+    slot: { rejected: RejectedTelemetry } | undefined,
+    kind: 'rank_mismatch' | 'invalid',
+    why: string,
+  ) => {
+    if (!slot) return;
+    slot.rejected[kind]++;
+    slot.rejected.first ??= why.length > 200 ? `${why.slice(0, 199)}…` : why;
+  };
   const record = (line: string, ranks: readonly number[]) => {
     const read = readMetricLine(line);
     if (read === null) return;
     const own = ranks.length === 1 ? ranks[0] : undefined;
     const blame = metrics.get(own ?? ranks[0]!);
     if (read.kind === 'invalid') {
-      if (blame) blame.rejected.invalid++;
+      reject(blame, 'invalid', read.reason);
       return;
     }
     const m = read.metric;
     if (m.rank !== null && !ranks.includes(m.rank)) {
-      if (blame) blame.rejected.rank_mismatch++;
+      reject(
+        blame,
+        'rank_mismatch',
+        `rank ${m.rank} is not run by this process (it runs ${ranks.join(', ')})`,
+      );
       return;
     }
     const rank = m.rank ?? own;
     const slot = rank === undefined ? undefined : metrics.get(rank);
     if (!slot) return;
     if (m.examples > slot.shard) {
-      slot.rejected.invalid++;
+      reject(slot, 'invalid', `examples ${m.examples} exceed the rank's shard of ${slot.shard}`);
       return;
     }
     tracker.metric(rank!, m.step, clock());

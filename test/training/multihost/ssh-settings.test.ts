@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { MarshalError } from '../../../src/core/errors.ts';
 import { loadCluster } from '../../../src/training/cluster.ts';
-import { launchCommands } from '../../../src/training/launch/commands.ts';
+import { launchCommands, mpirunHostfiles } from '../../../src/training/launch/commands.ts';
 import type { PlanRank } from '../../../src/training/plan-schema.ts';
 import { runSync, syncEnv } from '../../../src/training/sync.ts';
 import { DEFAULT_SSH_OPTIONS } from '../../../src/training/transport.ts';
@@ -102,7 +102,7 @@ describe('multi-host settings', () => {
     assert.equal(fact.status === 'ok' && fact.output, `${env.MARSHAL_RSH}|ha:/srv/a/\\ntrainer@hb:/srv/b/`);
   });
 
-  it('each launcher binds gloo to each node interface; mpirun gets one context per node and the ssh options', () => {
+  it('each launcher binds gloo to each node interface; mpirun gets one context and hostfile per node and the ssh options', () => {
     const ranks = [rank(0, 'a', 'ha', '/srv/a'), rank(1, 'b', 'trainer@hb', '/srv/b', '/opt/py/bin/python')];
     const ssh = { ...DEFAULT_SSH_OPTIONS, config: '/c/ssh_config' };
     const input = {
@@ -144,23 +144,29 @@ describe('multi-host settings', () => {
       'plm_rsh_args',
       '-F /c/ssh_config -o BatchMode=yes -o ConnectTimeout=10 -o ServerAliveInterval=5 -o ServerAliveCountMax=3',
     ]);
+    assert.deepEqual(argv.slice(8, 11), ['--mca', 'orte_keep_fqdn_hostnames', '1']);
     const contexts = argv
-      .slice(8)
+      .slice(11)
       .join('\0')
       .split('\0:\0')
       .map((ctx) => ctx.split('\0'));
     assert.equal(contexts.length, 2);
     for (const [i, ctx] of contexts.entries()) {
       const expected: Array<[string, string, string, string]> = [
-        ['ha:1', '/srv/a', 'GLOO_SOCKET_IFNAME=eth1', '/usr/bin/python3'],
-        ['hb:1', '/srv/b', 'GLOO_SOCKET_IFNAME=ens5', '/opt/py/bin/python'],
+        ['mpi-hostfile.a', '/srv/a', 'GLOO_SOCKET_IFNAME=eth1', '/usr/bin/python3'],
+        ['mpi-hostfile.b', '/srv/b', 'GLOO_SOCKET_IFNAME=ens5', '/opt/py/bin/python'],
       ];
-      const [host, wdir, ifname, python] = expected[i]!;
-      assert.deepEqual(ctx.slice(0, 6), ['-np', '1', '--host', host, '-wdir', wdir]);
+      const [hostfile, wdir, ifname, python] = expected[i]!;
+      assert.deepEqual(ctx.slice(0, 6), ['-np', '1', '--hostfile', hostfile, '-wdir', wdir]);
       assert.ok(ctx.includes(ifname), ctx.join(' '));
       assert.ok(ctx.includes('MARSHAL_SHARDS') && ctx.includes('MARSHAL_PLAN'), ctx.join(' '));
       assert.equal(ctx[ctx.indexOf(ifname) + 1], python);
     }
+    // Each node's own hostfile: b logs in as trainer, a with the ssh default user.
+    assert.deepEqual(mpirunHostfiles(ranks), [
+      { name: 'mpi-hostfile.a', text: 'ha slots=1\n' },
+      { name: 'mpi-hostfile.b', text: 'trainer@hb slots=1\n' },
+    ]);
     assert.throws(
       () => launchCommands({ ...input, launcher: 'mpirun', ssh: { ...ssh, config: '/c/my ssh' } }),
       /ssh\.config/,
