@@ -14,6 +14,7 @@ import {
 import { prepareProcesses, writeMpirunHostfiles } from '../../src/training/launch/runner.ts';
 import { buildPlan } from '../../src/training/plan.ts';
 import type { PlanRank } from '../../src/training/plan-schema.ts';
+import { sshRank } from '../helpers/plan-rank.ts';
 import { cluster, facts, TEST_SEAL_KEY } from './plan-facts.ts';
 
 describe('launch commands', () => {
@@ -99,23 +100,6 @@ describe('launch commands', () => {
       envs.join(' '),
     );
   });
-});
-
-const sshRank = (i: number, host: string): PlanRank => ({
-  rank: i,
-  node: `n${i}`,
-  host,
-  transport: 'ssh',
-  local_rank: 0,
-  local_world_size: 1,
-  python: '/usr/bin/python3',
-  workdir: `/srv/n${i}`,
-  throughput: 1,
-  share: 0.5,
-  start: i * 10,
-  end: i * 10 + 10,
-  examples: 10,
-  batch_size: 5,
 });
 
 const mpiInput = (ranks: PlanRank[], extra: Partial<CommandInput> = {}): CommandInput => ({

@@ -16,6 +16,7 @@ import { launchCommands, mpirunHostfiles } from '../../../src/training/launch/co
 import type { PlanRank } from '../../../src/training/plan-schema.ts';
 import { DEFAULT_SSH_OPTIONS } from '../../../src/training/transport.ts';
 import { leftovers, type NetnsHosts, startNetnsHosts } from '../../helpers/netns-hosts.ts';
+import { sshRank } from '../../helpers/plan-rank.ts';
 import { multihostSuite } from './suite.ts';
 
 const ROOT = new URL('../../../', import.meta.url).pathname;
@@ -57,22 +58,8 @@ multihostSuite('mpirun with a different ssh user per node (network namespaces)',
 
   it('each application context runs on its node as that node user (one hostfile per node)', async () => {
     const [h0, h1] = hosts.hosts as [(typeof hosts.hosts)[0], (typeof hosts.hosts)[0]];
-    const rank = (i: number, host: string, h: typeof h0): PlanRank => ({
-      rank: i,
-      node: h.alias,
-      host,
-      transport: 'ssh',
-      local_rank: 0,
-      local_world_size: 1,
-      python: '/usr/bin/python3',
-      workdir: h.workdir,
-      throughput: 1,
-      share: 0.5,
-      start: i * 10,
-      end: i * 10 + 10,
-      examples: 10,
-      batch_size: 5,
-    });
+    const rank = (i: number, host: string, h: typeof h0): PlanRank =>
+      sshRank(i, host, { node: h.alias, workdir: h.workdir });
     const ranks = [rank(0, `root@${h0.alias}`, h0), rank(1, `${USER}@${h1.alias}`, h1)];
     const coordinator = join(hosts.dir, 'coordinator');
     mkdirSync(coordinator);

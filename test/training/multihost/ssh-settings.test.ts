@@ -14,6 +14,7 @@ import { launchCommands, mpirunHostfiles } from '../../../src/training/launch/co
 import type { PlanRank } from '../../../src/training/plan-schema.ts';
 import { runSync, syncEnv } from '../../../src/training/sync.ts';
 import { DEFAULT_SSH_OPTIONS } from '../../../src/training/transport.ts';
+import { sshRank } from '../../helpers/plan-rank.ts';
 
 let dir: string;
 const load = (text: string) => {
@@ -32,22 +33,7 @@ const rank = (
   host: string,
   workdir: string,
   python = '/usr/bin/python3',
-): PlanRank => ({
-  rank: i,
-  node,
-  host,
-  transport: 'ssh',
-  local_rank: 0,
-  local_world_size: 1,
-  python,
-  workdir,
-  throughput: 1,
-  share: 0.5,
-  start: i * 10,
-  end: i * 10 + 10,
-  examples: 10,
-  batch_size: 5,
-});
+): PlanRank => sshRank(i, host, { node, workdir, python });
 
 describe('multi-host settings', () => {
   before(() => {
