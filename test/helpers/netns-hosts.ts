@@ -44,12 +44,22 @@ const PYTHON = '/usr/bin/python3';
  * machine has (this machine's root dotfiles, e.g. a pyenv init in ~/.bashrc, would otherwise run
  * on every ssh command and cost seconds each).
  */
+// argv: <host name> <home> <mount point> <program> <args...>. Each host also gets its own host
+// name, in its own UTS namespace, as a real host has one: the hosts share this machine's /tmp,
+// and Open MPI keys a daemon's session directory on the host name (<tmp>/ompi.<host>.<uid>/jf.N,
+// where rtc/hwloc writes hwloc.sm). Under one shared name every host's daemon and mpirun itself
+// wrote and mapped the same hwloc.sm at once, and a daemon now and then died of SIGSEGV in
+// hwloc_shmem_topology_write ("ORTE was unable to reliably start one or more daemons").
 const WITH_OWN_HOME = `import ctypes, os, sys
 MS_BIND = 4096
+CLONE_NEWUTS = 0x04000000
 libc = ctypes.CDLL(None, use_errno=True)
-if libc.mount(sys.argv[1].encode(), sys.argv[2].encode(), None, MS_BIND, None) != 0:
+if libc.mount(sys.argv[2].encode(), sys.argv[3].encode(), None, MS_BIND, None) != 0:
     sys.exit("bind mount of the host home failed: " + os.strerror(ctypes.get_errno()))
-os.execv(sys.argv[3], sys.argv[3:])
+name = sys.argv[1].encode()
+if libc.unshare(CLONE_NEWUTS) != 0 or libc.sethostname(name, len(name)) != 0:
+    sys.exit("own host name failed: " + os.strerror(ctypes.get_errno()))
+os.execv(sys.argv[4], sys.argv[4:])
 `;
 const IP = ['/usr/sbin/ip', '/sbin/ip', '/usr/bin/ip', '/bin/ip'].find((p) => existsSync(p)) ?? 'ip';
 
@@ -297,6 +307,7 @@ export async function startNetnsHosts(
           PYTHON,
           '-c',
           WITH_OWN_HOME,
+          h.ns,
           home,
           homedir(),
           SSHD,

@@ -24,6 +24,11 @@ multihostSuite('netns hosts harness', () => {
           assert.match(r.stdout, new RegExp(`${h.ifname}\\s+inet ${h.addr.replaceAll('.', '\\.')}/24`));
           for (const other of hosts.hosts.filter((o) => o !== h))
             assert.doesNotMatch(r.stdout, new RegExp(other.ifname));
+          // Its own host name, as a real host (Open MPI keys its session directory on it).
+          const name = await runCommand(['ssh', '-F', hosts.sshConfig, h.alias, '--', 'uname', '-n'], {
+            timeoutMs: 30_000,
+          });
+          assert.equal(name.stdout.trim(), h.ns, name.stderr);
         }
         // A host key that is not the one known_hosts holds is refused (StrictHostKeyChecking=yes).
         const wrong = await runCommand(
