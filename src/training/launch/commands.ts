@@ -294,7 +294,7 @@ export function mlxHostfile(ranks: readonly PlanRank[]): Array<{ ssh: string; ip
  *   over ssh (`ssh -tt <host> <script>`); only a `127.0.0.1` rank, started locally by
  *   `Popen(..., shell=True)`, inherits it. So every variable the rank-side entry reads goes in
  *   `--env`: the plan's (MARSHAL_SHARDS, WORLD_SIZE, MASTER_ADDR/PORT...) here, the launch env
- *   (launch-env.ts) and MARSHAL_PLAN at launch ({@link withMlxEnv}). MLX_RANK and MLX_HOSTFILE are
+ *   (launch-env.ts) and MARSHAL_PLAN at launch (launch-env.ts withMlxEnv). MLX_RANK and MLX_HOSTFILE are
  *   set by mlx.launch itself. (The older python/mlx/distributed_run.py `make_monitor_script` takes
  *   the same `--env` list, but stores `shlex.quote(V)` as the value: there a value that needs
  *   quoting arrives with its quotes.)
@@ -338,19 +338,6 @@ function mlxLaunch(input: CommandInput): LaunchCommands {
       'ssh ranks get only the --env variables, not the coordinator environment: MARSHAL_PLAN and the launch env are added as --env at launch',
     ],
   };
-}
-
-/**
- * An `mlx.launch` argv with `--env K=V` words for `env` added before its `--` (the words after it
- * are the rank's command): how a variable known only at launch, such as MARSHAL_PLAN, reaches the
- * ssh ranks (see {@link mlxLaunch}). Any other argv is returned unchanged.
- */
-export function withMlxEnv(argv: readonly string[], env: Readonly<Record<string, string>>): string[] {
-  if (argv[0] !== 'mlx.launch') return [...argv];
-  const end = argv.indexOf('--');
-  const at = end < 0 ? argv.length : end;
-  const words = Object.entries(env).flatMap(([k, v]) => ['--env', `${k}=${v}`]);
-  return [...argv.slice(0, at), ...words, ...argv.slice(at)];
 }
 
 /** Builds the processes a launch starts. Pure. */

@@ -30,11 +30,20 @@ export function withLaunchEnv(plan: Plan, env: Readonly<Record<string, string>>)
   const copy = structuredClone(plan);
   for (const p of copy.distributed_config.processes) {
     Object.assign(p.env, env);
-    if (p.argv[0] === 'mlx.launch') {
-      const end = p.argv.indexOf('--');
-      const words = Object.entries(env).flatMap(([k, v]) => ['--env', `${k}=${v}`]);
-      p.argv.splice(end < 0 ? p.argv.length : end, 0, ...words);
-    }
+    p.argv = withMlxEnv(p.argv, env);
   }
   return copy;
+}
+
+/**
+ * An `mlx.launch` argv with `--env K=V` words for `env` added before its `--` (the words after it
+ * are the rank's command): how a variable known only at launch, such as MARSHAL_PLAN, reaches the
+ * ssh ranks (commands.ts mlxLaunch). Any other argv is returned unchanged.
+ */
+export function withMlxEnv(argv: readonly string[], env: Readonly<Record<string, string>>): string[] {
+  if (argv[0] !== 'mlx.launch') return [...argv];
+  const end = argv.indexOf('--');
+  const at = end < 0 ? argv.length : end;
+  const words = Object.entries(env).flatMap(([k, v]) => ['--env', `${k}=${v}`]);
+  return [...argv.slice(0, at), ...words, ...argv.slice(at)];
 }

@@ -26,7 +26,8 @@ import { type ExitInfo, type ManagedProcess, spawnProcess, waitForExit } from '.
 import type { Plan, PlanProcess } from '../plan-schema.ts';
 import { TRAINING_SETTINGS } from '../settings.ts';
 import { type PreparedCommand, prepareCommand, SSH_FAILURE_EXIT } from '../transport.ts';
-import { mpirunHostfiles, withMlxEnv } from './commands.ts';
+import { mpirunHostfiles } from './commands.ts';
+import { withMlxEnv } from './launch-env.ts';
 import {
   initialLaunchState,
   type LaunchEffect,
