@@ -93,8 +93,8 @@ describe('WebAssembly aggregation kernels', () => {
         const weights = Float64Array.from({ length: n }, (_, i) => (unit ? 1 : 1 / (i + 3)));
         const order = Array.from({ length: n }, (_, i) => i).filter((i) => i % 3 !== 1);
         const divisor = unit ? order.length : 1;
-        const a = combine(f32, order, weights, d, divisor);
-        const b = combine(f64, order, weights, d, divisor);
+        const a = combine(f32, order, weights, d, divisor, new Float64Array(d));
+        const b = combine(f64, order, weights, d, divisor, new Float64Array(d));
         assert.equal(a.bad, 0);
         assert.deepEqual(a.out, b.out);
       }),

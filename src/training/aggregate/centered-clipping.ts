@@ -38,8 +38,8 @@ export function centeredClipping(
   vectors: Vectors,
   f: number,
   d: number,
-  options: CenteredClippingOptions = {},
-  into?: Float64Array,
+  options: CenteredClippingOptions,
+  into: Float64Array,
 ): CenteredClippingOutcome {
   const rule = 'centered-clipping';
   const n = vectors.length;
@@ -101,11 +101,11 @@ function startPoint(
   d: number,
   momentum: Vector | undefined,
   dist: Float64Array,
-  into: Float64Array | undefined,
+  into: Float64Array,
 ): Float64Array {
   const rule = 'centered-clipping';
   if (momentum === undefined) {
-    const v = into ?? new Float64Array(d);
+    const v = into;
     if (coordinateMedianInto(vectors, d, v, dist) !== 0) failNonFinite(rule, vectors);
     return v;
   }
@@ -120,7 +120,7 @@ function startPoint(
       },
     );
   }
-  const v = into ?? new Float64Array(d);
+  const v = into;
   v.set(momentum);
   const bad = v.findIndex((x) => !Number.isFinite(x));
   if (bad >= 0) {

@@ -12,9 +12,8 @@ const SORT_BELOW = 12;
  * and n > 2f, every coordinate lies between the smallest and largest honest value.
  * Precondition: n >= 2f + 1.
  */
-export function coordinateMedian(vectors: Vectors, f: number, d: number, into?: Float64Array): Float64Array {
+export function coordinateMedian(vectors: Vectors, f: number, d: number, out: Float64Array): Float64Array {
   requireN('median', vectors.length, f, 2 * f + 1, 'n >= 2f + 1');
-  const out = into ?? new Float64Array(d);
   if (coordinateMedianInto(vectors, d, out) !== 0) failNonFinite('median', vectors);
   return out;
 }

@@ -43,8 +43,8 @@ export function geometricMedian(
   vectors: Vectors,
   f: number,
   d: number,
-  options: GeometricMedianOptions = {},
-  into?: Float64Array,
+  options: GeometricMedianOptions,
+  into: Float64Array,
 ): GeometricMedianOutcome {
   const rule = 'geometric-median';
   const n = vectors.length;
@@ -131,7 +131,6 @@ export function geometricMedian(
   // The paths from the data keep their own iterate (rare: a far outlier or a rounding-level threshold).
   let result: Float64Array;
   if (z === null) result = weightedSum(vectors, alpha, d, into);
-  else if (into === undefined) result = z;
   else {
     into.set(z);
     result = into;

@@ -27,7 +27,7 @@ export function multiKrum(
   d: number,
   m: number,
   rule: 'krum' | 'multi-krum',
-  into?: Float64Array,
+  into: Float64Array,
 ): KrumOutcome {
   const n = vectors.length;
   requireN(rule, n, f, 2 * f + 3, 'n >= 2f + 3');
@@ -55,7 +55,7 @@ export function multiKrum(
   const selected = order.slice(0, m);
   let result: Float64Array;
   if (m === 1) {
-    result = into ?? new Float64Array(d);
+    result = into;
     result.set(vectors[selected[0]!]!);
   } else {
     // Sum in index order so the average does not depend on how ties in the scores were broken.

@@ -10,7 +10,7 @@ const BLOCK = 2048;
  * baseline. Precondition: n >= f + 1 (at least one honest input). Summed in index order and then
  * divided, like the reference kernel (see {@link combine}).
  */
-export function mean(vectors: Vectors, f: number, d: number, into?: Float64Array): Float64Array {
+export function mean(vectors: Vectors, f: number, d: number, into: Float64Array): Float64Array {
   requireN('mean', vectors.length, f, f + 1, 'n >= f + 1');
   const n = vectors.length;
   const { out, bad } = combine(
@@ -31,8 +31,7 @@ export function mean(vectors: Vectors, f: number, d: number, into?: Float64Array
  * values give the same result to the last bit, and unit weights with divisor n give the reference
  * kernel's mean. Blocked: a block of every row is read once while the block's sums stay in cache.
  * WebAssembly SIMD for Float32Array inputs, the same arithmetic in TypeScript otherwise. `bad` is 0
- * when every result is finite, NaN otherwise. Written into `into` (length d, any contents) when
- * given, a new array otherwise.
+ * when every result is finite, NaN otherwise. Written into `into` (length d, any contents).
  */
 export function combine(
   vectors: Vectors,
@@ -40,15 +39,15 @@ export function combine(
   weights: Float64Array,
   d: number,
   divisor: number,
-  into?: Float64Array,
+  into: Float64Array,
 ): { out: Float64Array; bad: number } {
   const fast = combineWasm(vectors, rows, weights, d, divisor, into);
   if (fast !== undefined) return fast;
-  const out = into ?? new Float64Array(d);
+  const out = into;
   let bad = 0;
   for (let k0 = 0; k0 < d; k0 += BLOCK) {
     const k1 = Math.min(k0 + BLOCK, d);
-    if (into !== undefined) out.fill(0, k0, k1);
+    out.fill(0, k0, k1);
     for (const i of rows) {
       const x = vectors[i]!;
       const w = weights[i]!;
@@ -70,7 +69,7 @@ function combineWasm(
   weights: Float64Array,
   d: number,
   divisor: number,
-  into: Float64Array | undefined,
+  into: Float64Array,
 ): { out: Float64Array; bad: number } | undefined {
   const k = wasmKernels();
   if (k === null || !rows.every((i) => vectors[i] instanceof Float32Array)) return undefined;
@@ -88,7 +87,7 @@ function combineWasm(
   const result = new Float64Array(memory, resultAt, B);
   const w = new Float64Array(memory, weightsAt, m);
   for (let p = 0; p < m; p++) w[p] = weights[rows[p]!]!;
-  const out = into ?? new Float64Array(d);
+  const out = into;
   let bad = 0;
   for (let k0 = 0; k0 < d; k0 += B) {
     const len = Math.min(B, d - k0);
@@ -111,7 +110,7 @@ export function weightedSum(
   vectors: Vectors,
   weights: Float64Array,
   d: number,
-  into?: Float64Array,
+  into: Float64Array,
 ): Float64Array {
   return combine(vectors, nonZero(weights), weights, d, 1, into).out;
 }

@@ -15,8 +15,8 @@ export function trimmedMean(
   vectors: Vectors,
   f: number,
   d: number,
-  trim = f,
-  into?: Float64Array,
+  trim: number,
+  out: Float64Array,
 ): Float64Array {
   const n = vectors.length;
   if (!Number.isSafeInteger(trim) || trim < f) {
@@ -37,7 +37,6 @@ export function trimmedMean(
     2 * trim + 1,
     trim === f ? 'n >= 2f + 1' : `n >= 2 trim + 1 (trim = ${trim})`,
   );
-  const out = into ?? new Float64Array(d);
   const scratch = new Float64Array(n * COLUMN_BLOCK);
   const keep = n - 2 * trim;
   let bad = 0;

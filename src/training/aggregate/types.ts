@@ -36,7 +36,7 @@ export interface AggregateOptions {
    * Where to write the result: a Float64Array of length d sharing no memory with the inputs,
    * returned as `result` (default: a new array). Reusing one across rounds saves the page faults
    * of a fresh d-sized array, the larger part of the time of the cheap rules at d = 1e7 (see
-   * README, "Aggregation speed"). On a refusal its contents are unspecified.
+   * README, "Memory: huge pages, or a result buffer"). On a refusal its contents are unspecified.
    */
   out?: Float64Array;
   /** Refuse any non-finite input value instead of counting its vector as Byzantine (default false). */
